@@ -1,0 +1,103 @@
+"""Schema migrations, in the manner of pgai's extension.
+
+`sql/incremental/NNN-name.sql` runs once per database and is recorded, with its checksum, in the ledger table
+`pgfaces_migration`; an applied file that was edited afterwards is refused. `sql/idempotent/NNN-name.sql` is
+`create or replace` and re-runs on every migrate. Files run in name order, each in its own transaction.
+
+With `client_side=True` the files whose first line is `-- requires: plpython3u` are skipped, so the schema
+installs on managed services that offer pgvector but no untrusted languages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import pathlib
+import sys
+
+LEDGER = "pgfaces_migration"
+PLPYTHON_MARK = "-- requires: plpython3u"
+# Serialises concurrent migrations of one database (two `invoke up` at once, or a container restart loop).
+ADVISORY_LOCK_KEY = 0x70676661636573
+
+
+class MigrationError(Exception):
+    pass
+
+
+def default_sql_dir() -> pathlib.Path:
+    """sql/ two levels above this file: the repository's (plpython/pgfaces/) and the image's (/opt/pgfaces/python/pgfaces/)."""
+    return pathlib.Path(__file__).resolve().parent.parent.parent / "sql"
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _files(directory: pathlib.Path, client_side: bool) -> list[pathlib.Path]:
+    files = sorted(directory.glob("*.sql"))
+    if client_side:
+        files = [f for f in files if not f.read_text().startswith(PLPYTHON_MARK)]
+    return files
+
+
+def migrate(conn, sql_dir: pathlib.Path | None = None, client_side: bool = False, log=print) -> list[str]:
+    """Bring the database up to date. Returns the names of the incremental files applied now."""
+    sql_dir = pathlib.Path(sql_dir or default_sql_dir())
+    if not (sql_dir / "incremental").is_dir():
+        raise MigrationError(f"no migrations found: {sql_dir}/incremental is not a directory")
+    conn.autocommit = True
+    conn.execute("select pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+    try:
+        conn.execute(
+            f"""create table if not exists {LEDGER} (
+                    name text primary key,
+                    checksum text not null,
+                    applied_at timestamptz not null default now())"""
+        )
+        applied = dict(conn.execute(f"select name, checksum from {LEDGER}").fetchall())
+        done = []
+        for path in _files(sql_dir / "incremental", client_side):
+            text = path.read_text()
+            name = f"incremental/{path.name}"
+            if name in applied:
+                if applied[name] != checksum(text):
+                    raise MigrationError(
+                        f"{name} was edited after it was applied to this database "
+                        f"(checksum {applied[name][:12]} recorded, {checksum(text)[:12]} now). "
+                        "Applied migrations are immutable: restore the file and add a new one."
+                    )
+                continue
+            log(f"applying {name}")
+            with conn.transaction():
+                conn.execute(text)
+                conn.execute(f"insert into {LEDGER} (name, checksum) values (%s, %s)", (name, checksum(text)))
+            done.append(name)
+        for path in _files(sql_dir / "idempotent", client_side):
+            with conn.transaction():
+                conn.execute(path.read_text())
+        return done
+    finally:
+        conn.execute("select pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+
+
+def main(argv=None) -> int:
+    import psycopg
+
+    parser = argparse.ArgumentParser(prog="python -m pgfaces.migrate", description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", required=True, help="libpq connection string or URI")
+    parser.add_argument("--sql-dir", type=pathlib.Path, default=None, help="folder holding incremental/ and idempotent/")
+    parser.add_argument("--client-side", action="store_true", help="skip the parts that need plpython3u")
+    args = parser.parse_args(argv)
+    try:
+        with psycopg.connect(args.dsn) as conn:
+            applied = migrate(conn, args.sql_dir, args.client_side)
+    except MigrationError as e:
+        print(f"migrate: {e}", file=sys.stderr)
+        return 1
+    print(f"migrate: {len(applied)} new migration(s) applied; functions refreshed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+-- requires: plpython3u
+create extension if not exists plpython3u;

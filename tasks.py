@@ -1,0 +1,330 @@
+"""pgfaces tasks: run `invoke --list` (or `./pgfaces --list`) to see them."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import pathlib
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+
+from invoke import Exit, task
+
+ROOT = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "plpython"))
+
+IS_ROOT = os.geteuid() == 0
+# The cluster runs as `postgres` when we are root, else as the calling user.
+SERVER_USER = "postgres" if IS_ROOT else getpass.getuser()
+HOME = pathlib.Path(os.environ.get("PGFACES_HOME") or ("/var/lib/pgfaces" if IS_ROOT else "~/.local/share/pgfaces")).expanduser()
+PORT = int(os.environ.get("PGFACES_PORT", "5433"))
+DB = os.environ.get("PGFACES_DB", "pgfaces")
+VENV = pathlib.Path(os.environ.get("PGFACES_VENV", "/opt/pgfaces/venv"))
+DATA = HOME / "data"
+RUN = HOME / "run"
+LOG = HOME / "server.log"
+PASSWORD_FILE = HOME / "superuser-password"
+PYTHON_DIR = HOME / "python"  # the server's copy of plpython/pgfaces
+IMAGE = os.environ.get("PGFACES_IMAGE", "pgfaces:latest")
+CONTAINER = "pgfaces"
+SHARED_FACES = ROOT.parent / "shared" / "faces"
+
+
+def echo(cmd: str) -> None:
+    print(f"+ {cmd}", file=sys.stderr, flush=True)
+
+
+def sh(c, cmd: str, **kw):
+    echo(cmd)
+    return c.run(cmd, echo=False, **kw)
+
+
+def as_server_user(cmd: str) -> str:
+    return f"runuser -u {SERVER_USER} -- {cmd}" if IS_ROOT else cmd
+
+
+def pg_bin() -> pathlib.Path:
+    versions = sorted((p for p in pathlib.Path("/usr/lib/postgresql").glob("*") if p.name.isdigit()),
+                      key=lambda p: int(p.name))
+    if not versions:
+        raise Exit("PostgreSQL is not installed: run `sudo bash docker/install-server.sh` (or `invoke up` as root)")
+    return versions[-1] / "bin"
+
+
+def password() -> str:
+    if not PASSWORD_FILE.exists():
+        raise Exit(f"no cluster at {HOME} yet (no {PASSWORD_FILE}): run `invoke up`")
+    return PASSWORD_FILE.read_text().strip()
+
+
+def uri(database: str = DB) -> str:
+    return f"postgresql://postgres:{urllib.parse.quote(password(), safe='')}@127.0.0.1:{PORT}/{database}"
+
+
+def server_env() -> dict:
+    """The environment the server starts with: its Python packages, and one thread per backend."""
+    site = next(VENV.glob("lib/python3*/site-packages"), None)
+    if site is None:
+        raise Exit(f"the server's venv {VENV} is missing: run `sudo bash docker/install-server.sh`")
+    return {
+        "PYTHONPATH": f"{PYTHON_DIR}:{site}",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+def server_running(c) -> bool:
+    if not (DATA / "PG_VERSION").exists():
+        return False
+    return c.run(as_server_user(f"{pg_bin()}/pg_ctl status -D {DATA}"), hide=True, warn=True).ok
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def log_tail(lines: int = 20) -> str:
+    try:
+        return "\n".join(LOG.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as e:
+        return f"(no server log: {e})"
+
+
+def install(c) -> None:
+    """Installs what is missing, or says exactly what to run where we cannot."""
+    if IS_ROOT and shutil.which("apt-get"):
+        sh(c, f"bash {ROOT}/docker/install-server.sh", env={"PGFACES_VENV": str(VENV)})
+        return
+    missing = []
+    try:
+        bin_dir = pg_bin()
+        major = bin_dir.parent.name
+        if not pathlib.Path(f"/usr/lib/postgresql/{major}/lib/plpython3.so").exists():
+            missing.append(f"postgresql-plpython3-{major}")
+        if not pathlib.Path(f"/usr/share/postgresql/{major}/extension/vector.control").exists():
+            missing.append("pgvector >= 0.8")
+    except Exit:
+        missing.append("PostgreSQL with PL/Python")
+    if not (VENV / "bin" / "python").exists():
+        missing.append(f"the server venv {VENV}")
+    if missing:
+        why = "not root" if not IS_ROOT else "no apt-get"
+        raise Exit(
+            f"missing: {', '.join(missing)}; cannot install them here ({why}). "
+            f"Run as root: sudo bash {ROOT}/docker/install-server.sh"
+        )
+
+
+def sync_package() -> None:
+    """Copies plpython/pgfaces where the server can read it (the repository may sit under /root)."""
+    target = PYTHON_DIR / "pgfaces"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(ROOT / "plpython" / "pgfaces", target, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [PYTHON_DIR, *PYTHON_DIR.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def init_cluster(c) -> None:
+    HOME.mkdir(parents=True, exist_ok=True)
+    if not os.access(HOME, os.W_OK):
+        raise Exit(f"data directory {HOME} is not writable by {getpass.getuser()}: set PGFACES_HOME to a writable path")
+    HOME.chmod(0o755)
+    if (DATA / "PG_VERSION").exists():
+        return
+    secret = secrets.token_urlsafe(24)
+    PASSWORD_FILE.write_text(secret + "\n")
+    PASSWORD_FILE.chmod(0o600)
+    for d in (DATA, RUN):
+        d.mkdir(exist_ok=True)
+        if IS_ROOT:
+            shutil.chown(d, SERVER_USER, SERVER_USER)
+    DATA.chmod(0o700)
+    pwfile = RUN / ".initdb-pw"
+    pwfile.write_text(secret + "\n")
+    if IS_ROOT:
+        shutil.chown(pwfile, SERVER_USER, SERVER_USER)
+    try:
+        sh(c, as_server_user(
+            f"{pg_bin()}/initdb -D {DATA} -U postgres --pwfile={pwfile} --auth-local=peer "
+            f"--auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8"), hide="out")
+    finally:
+        pwfile.unlink(missing_ok=True)
+    with open(DATA / "postgresql.conf", "a") as conf:
+        conf.write(
+            "\n# pgfaces\n"
+            f"port = {PORT}\n"
+            "listen_addresses = '127.0.0.1'\n"
+            f"unix_socket_directories = '{RUN}'\n"
+            "shared_buffers = 512MB\n"
+            "maintenance_work_mem = 1GB\n"
+        )
+
+
+def start(c) -> None:
+    if server_running(c):
+        print(f"server already running (data {DATA})")
+        return
+    if port_in_use(PORT):
+        raise Exit(f"port {PORT} on 127.0.0.1 is already in use: stop what listens there or set PGFACES_PORT")
+    LOG.touch()
+    if IS_ROOT:
+        shutil.chown(LOG, SERVER_USER, SERVER_USER)
+    env = server_env()
+    exports = " ".join(f"{k}={v}" for k, v in env.items())
+    result = sh(c, as_server_user(f"env {exports} {pg_bin()}/pg_ctl start -w -t 120 -D {DATA} -l {LOG}"),
+                warn=True, hide=True)
+    if not result.ok:
+        raise Exit(f"the server did not start (data {DATA}, port {PORT}). Last lines of {LOG}:\n{log_tail()}")
+
+
+def wait_ready(timeout: float = 30.0) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(uri("postgres"), connect_timeout=3).close()
+            return
+        except psycopg.OperationalError as e:
+            if time.monotonic() > deadline:
+                raise Exit(f"server on port {PORT} does not answer: {e}\nLast lines of {LOG}:\n{log_tail()}")
+            time.sleep(0.3)
+
+
+def ensure_database(name: str = DB) -> None:
+    import psycopg
+
+    with psycopg.connect(uri("postgres"), autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+            echo(f"create database {name}")
+            conn.execute(f'create database "{name}"')
+
+
+def run_migrations(database: str = DB, client_side: bool = False) -> list[str]:
+    import psycopg
+    from pgfaces.migrate import MigrationError, migrate as apply
+
+    try:
+        with psycopg.connect(uri(database)) as conn:
+            return apply(conn, ROOT / "sql", client_side=client_side)
+    except MigrationError as e:
+        raise Exit(f"migrate: {e}")
+
+
+@task(help={"image": "run the container image (see `invoke build`) instead of a native server"})
+def up(c, image=False):
+    """Install what is missing, start the server, create and migrate the database, print its URI."""
+    if image:
+        return up_image(c)
+    install(c)
+    init_cluster(c)
+    sync_package()
+    start(c)
+    wait_ready()
+    ensure_database()
+    applied = run_migrations()
+    print(f"migrated ({len(applied)} new)", file=sys.stderr)
+    print(uri())
+
+
+@task
+def down(c):
+    """Stop the server (data stays)."""
+    if not server_running(c):
+        print("server is not running")
+        return
+    sh(c, as_server_user(f"{pg_bin()}/pg_ctl stop -w -m fast -D {DATA}"))
+
+
+@task
+def status(c):
+    """Say whether the server runs, where its data lives, and what the database holds."""
+    running = server_running(c)
+    print(f"server: {'running' if running else 'stopped'}; data {DATA}; port {PORT}; log {LOG}")
+    if running:
+        import psycopg
+
+        with psycopg.connect(uri()) as conn:
+            row = conn.execute(
+                "select (select extversion from pg_extension where extname = 'vector'),"
+                " (select count(*) from photos), (select count(*) from faces)").fetchone()
+        print(f"pgvector {row[0]}; {row[1]} photos, {row[2]} faces")
+        print(uri())
+
+
+@task
+def url(c):
+    """Print the database URI, alone on one line (for scripts: psql "$(invoke url)")."""
+    print(uri())
+
+
+@task
+def psql(c):
+    """Open psql on the database."""
+    os.execvp("psql", ["psql", uri()])
+
+
+@task(help={"client_side": "install only what works without plpython3u (managed PostgreSQL services)",
+            "database": "database to migrate (default: the project's)"})
+def migrate(c, client_side=False, database=DB):
+    """Apply new incremental migrations and refresh every function."""
+    if not client_side:
+        sync_package()
+    applied = run_migrations(database, client_side=client_side)
+    for name in applied:
+        print(f"applied {name}")
+    print(f"migrate: {len(applied)} new migration(s); functions refreshed")
+
+
+@task(help={"yes": "confirm that every photo, face and person is to be deleted"})
+def reset(c, yes=False):
+    """Drop and recreate the database (all photos and faces are lost)."""
+    if not yes:
+        raise Exit("reset deletes every photo, face and person in the database: run `invoke reset --yes`")
+    import psycopg
+
+    with psycopg.connect(uri("postgres"), autocommit=True) as conn:
+        echo(f"drop database {DB}")
+        conn.execute(f'drop database if exists "{DB}" with (force)')
+    ensure_database()
+    run_migrations()
+    print(uri())
+
+
+@task(help={"tag": "image tag (default pgfaces:latest)"})
+def build(c, tag=IMAGE):
+    """Build the server's container image with docker, or podman where there is no docker engine."""
+    sh(c, f"bash {ROOT}/docker/build-image.sh {tag}", pty=False)
+
+
+def up_image(c):
+    if not PASSWORD_FILE.exists():
+        HOME.mkdir(parents=True, exist_ok=True)
+        PASSWORD_FILE.write_text(secrets.token_urlsafe(24) + "\n")
+        PASSWORD_FILE.chmod(0o600)
+    engine = "docker" if shutil.which("docker") and c.run("docker info", hide=True, warn=True).ok else "podman"
+    if not shutil.which(engine):
+        raise Exit("neither a docker engine nor podman is here: install podman (apt-get install podman)")
+    env = {"CONTAINERS_CONF": str(ROOT / "docker" / "containers.conf")} if engine == "podman" else {}
+    if c.run(f"{engine} container exists {CONTAINER}", hide=True, warn=True, env=env).ok:
+        sh(c, f"{engine} start {CONTAINER}", env=env, hide="out")
+    else:
+        if port_in_use(PORT):
+            raise Exit(f"port {PORT} on 127.0.0.1 is already in use: stop the native server (`invoke down`) or set PGFACES_PORT")
+        sh(c, f"{engine} run -d --name {CONTAINER} -p 127.0.0.1:{PORT}:5432 -v pgfaces-data:/var/lib/postgresql/data "
+              f"-e POSTGRES_PASSWORD={password()} {IMAGE}", env=env, hide="out")
+    wait_ready(timeout=120)
+    print(uri())
