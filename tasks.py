@@ -328,3 +328,89 @@ def up_image(c):
               f"-e POSTGRES_PASSWORD={password()} {IMAGE}", env=env, hide="out")
     wait_ready(timeout=120)
     print(uri())
+
+
+@task(help={"slow": "also run the slow tests (container image build and run)",
+            "k": "only tests whose names match this expression (pytest -k)",
+            "path": "test file or folder (default: tests/)"})
+def test(c, slow=False, k="", path="tests"):
+    """Start the server if needed and run the tests against throwaway databases on it."""
+    up(c)
+    marker = "" if slow else '-m "not slow"'
+    select = f'-k "{k}"' if k else ""
+    env = {"PGFACES_ADMIN_URL": uri("postgres"), "PGFACES_SQL_DIR": str(ROOT / "sql")}
+    echo(f"pytest {path} {marker} {select}")
+    result = c.run(f"{sys.executable} -m pytest {path} -q -rs {marker} {select}", env=env, warn=True, pty=False)
+    if not result.ok:
+        raise Exit(code=result.exited)
+
+
+@task(iterable=["paths"], positional=["paths"],
+      help={"paths": "files, folders (searched recursively) or globs; repeat or list several",
+            "workers": "connections loading at once (default: the number of cores)",
+            "quiet": "no progress bar"})
+def load(c, paths, workers=0, quiet=False):
+    """Load photos into the database; files already there are skipped; failures are listed at the end."""
+    from pgfaces.loader import load as load_photos
+
+    if not paths:
+        raise Exit("give files, folders or globs to load, e.g. `invoke load ~/Pictures/party`")
+    report = load_photos(uri(), list(paths), workers=workers or None, progress=not quiet)
+    print(report.summary())
+    if report.failed and not report.loaded and not report.skipped:
+        raise Exit(code=1)
+
+
+@task(help={"image": "reference photo of the person (its largest face is used)",
+            "n": "how many photos", "since": "taken at or after (YYYY-MM-DD)", "until": "taken before (YYYY-MM-DD)",
+            "near": "LAT,LON,KM: taken within KM kilometres of a point", "person": "a name stored with remember_face",
+            "profile": "profile to search (default: the default profile)", "html": "also write a contact sheet here",
+            "max_distance": "only faces at most this far"})
+def search(c, image="", n=10, since="", until="", near="", person="", profile="", html="", max_distance=0.0):
+    """Print the photos that show the person in IMAGE (or --person), best first."""
+    import psycopg
+    from pgfaces import search as s
+
+    if bool(image) == bool(person):
+        raise Exit("give a reference image (`invoke search me.jpg`) or a person (`invoke search --person NAME`)")
+    data = None
+    if image:
+        path = pathlib.Path(image)
+        if not path.is_file():
+            raise Exit(f"no such file: {image}")
+        data = path.read_bytes()
+    try:
+        filters = s.Filters(since or None, until or None, s.parse_near(near) if near else None)
+    except ValueError as e:
+        raise Exit(str(e))
+    with psycopg.connect(uri(), autocommit=True) as conn:
+        conn.add_notice_handler(lambda d: print(f"NOTICE: {d.message_primary}", file=sys.stderr))
+        try:
+            matches = s.search(conn, data, person or None, n, filters, profile or None, max_distance or None)
+        except psycopg.Error as e:
+            raise Exit(f"search failed: {e.diag.message_primary or e}")
+        print(s.format_table(matches))
+        if html:
+            title = f"Photos like {image}" if image else f"Photos of {person}"
+            pathlib.Path(html).write_text(s.contact_sheet(conn, matches, title))
+            print(f"contact sheet: {html}")
+
+
+@task(help={"photos": "folder of photos to load (default: ../shared/faces when it exists)"})
+def demo(c, photos=""):
+    """Set everything up, load sample photos, find the talk's speaker in them and print the result."""
+    if photos:
+        folders = [photos]
+        reference = None
+    elif SHARED_FACES.is_dir():
+        folders = [str(SHARED_FACES / "photos" / "seed"), str(SHARED_FACES / "party" / "parties")]
+        reference = SHARED_FACES / "photos" / "seed" / "find-faces-talk" / "slides" / "images" / "slack-picture.jpg"
+    else:
+        raise Exit(f"no sample photos at {SHARED_FACES}: run `./pgfaces demo --photos FOLDER` with a folder of photos")
+    up(c)
+    load(c, folders)
+    if reference is None:
+        print(f"loaded; now search: ./pgfaces search path/to/me.jpg")
+        return
+    print(f"\nphotos of the person in {reference.name}:")
+    search(c, image=str(reference), n=10, html=str(HOME / "demo.html"))

@@ -46,7 +46,9 @@ def migrate(conn, sql_dir: pathlib.Path | None = None, client_side: bool = False
     sql_dir = pathlib.Path(sql_dir or default_sql_dir())
     if not (sql_dir / "incremental").is_dir():
         raise MigrationError(f"no migrations found: {sql_dir}/incremental is not a directory")
-    conn.autocommit = True
+    if not conn.autocommit:
+        conn.commit()  # each file gets its own transaction, so the connection must not hold one open
+        conn.autocommit = True
     conn.execute("select pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
     try:
         conn.execute(

@@ -12,7 +12,7 @@ import hashlib
 import json
 import pathlib
 
-from . import imaging, pipeline
+from . import imaging, metadata, pipeline
 from .errors import PgfacesError
 from .model import Face, Limits
 
@@ -131,7 +131,7 @@ def photos_before_insert(plpy, GD, TD):
                 found.append((profile["name"], analysis.faces))
         else:
             imaging.read_header(data, lim)
-            meta = imaging.read_metadata(data)
+            meta = metadata.read_metadata(data)
     except PgfacesError as e:
         message = str(e)
         _fail(plpy, message if message.startswith(f"{filename}:") else f"{filename}: {message}")

@@ -1,0 +1,170 @@
+"""Loading a folder of photos: INSERT INTO photos over several connections, skipping what is already there.
+
+The server does the work (its trigger detects and embeds); this side only reads files, skips known hashes,
+keeps N connections busy and reports. One bad file never stops the rest.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import glob
+import hashlib
+import os
+import pathlib
+import queue
+import sys
+import threading
+import time
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+
+
+@dataclasses.dataclass
+class LoadReport:
+    loaded: int = 0
+    faces: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def photos_per_second(self) -> float:
+        return self.loaded / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"loaded {self.loaded} photo(s) with {self.faces} face(s) in {self.seconds:.1f} s "
+            f"({self.photos_per_second:.2f} photos/s); {self.skipped} already loaded; {len(self.failed)} failed"
+        ]
+        lines += [f"  FAILED {name}: {reason}" for name, reason in self.failed]
+        return "\n".join(lines)
+
+
+def collect(paths: list[str]) -> tuple[list[pathlib.Path], list[tuple[str, str]]]:
+    """Files from files, folders (recursively, image suffixes only) and globs; unknown paths are failures."""
+    files, missing = [], []
+    for given in paths:
+        matches = sorted(glob.glob(given, recursive=True)) if glob.has_magic(given) else [given]
+        if not matches:
+            missing.append((given, "no file matches this pattern"))
+        for match in matches:
+            path = pathlib.Path(match)
+            if path.is_dir():
+                files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            elif path.is_file():
+                files.append(path)
+            else:
+                missing.append((given, "no such file or folder"))
+    seen, unique = set(), []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, missing
+
+
+def sha256_file(path: pathlib.Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool = True) -> LoadReport:
+    """INSERTs every photo under `paths` that the database does not hold yet. Returns what happened."""
+    import psycopg
+
+    workers = workers or os.cpu_count() or 1
+    files, failed = collect(paths)
+    report = LoadReport(failed=list(failed))
+    started = time.monotonic()
+
+    with psycopg.connect(dsn) as conn:
+        known = {r[0] for r in conn.execute("select sha256 from photos")}
+    todo = []
+    for f in files:
+        try:
+            digest = sha256_file(f)
+        except OSError as e:
+            report.failed.append((str(f), e.strerror or str(e)))
+            continue
+        if digest in known:
+            report.skipped += 1
+        else:
+            known.add(digest)  # the same bytes twice in one load: the second is a skip, not a failure
+            todo.append(f)
+
+    bar = _progress(len(todo), progress)
+    lock = threading.Lock()
+    connections: queue.Queue = queue.Queue()
+
+    def insert(path: pathlib.Path):
+        try:
+            conn = connections.get_nowait()
+        except queue.Empty:
+            conn = psycopg.connect(dsn, autocommit=True)
+        try:
+            data = path.read_bytes()
+            with conn.transaction():
+                row = conn.execute(
+                    "insert into photos (filename, image) values (%s, %s) on conflict (sha256) do nothing returning id",
+                    (str(path), data),
+                ).fetchone()
+                faces = conn.execute("select count(*) from faces where photo_id = %s", (row[0],)).fetchone()[0] if row else None
+            with lock:
+                if row is None:
+                    report.skipped += 1
+                else:
+                    report.loaded += 1
+                    report.faces += faces
+        except psycopg.Error as e:
+            message = e.diag.message_primary or str(e)
+            with lock:
+                report.failed.append((str(path), message))
+            if conn.closed or conn.broken:
+                conn = None
+        except OSError as e:
+            with lock:
+                report.failed.append((str(path), e.strerror or str(e)))
+        finally:
+            if conn is not None:
+                connections.put(conn)
+            with lock:
+                bar.update(report.loaded, report.faces, len(report.failed))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(insert, todo))
+    while not connections.empty():
+        connections.get().close()
+    bar.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+class _progress:
+    """A one-line progress bar on stderr: photos, photos/s, faces found, failures."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.started, self.done = total, time.monotonic(), 0
+        self.enabled = enabled and total > 0
+        # On a terminal the bar redraws in place; in a log (CI) it prints a line every tenth of the way.
+        self.redraw = sys.stderr.isatty()
+
+    def update(self, loaded: int, faces: int, failed: int):
+        self.done += 1
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed else 0.0
+        width = 30
+        filled = int(width * self.done / self.total)
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} photos "
+                f"{rate:.2f}/s  {faces} faces  {failed} failed")
+        if self.redraw:
+            sys.stderr.write("\r" + line)
+        elif self.done == self.total or self.done % max(1, self.total // 10) == 0:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.enabled and self.redraw:
+            sys.stderr.write("\n")
