@@ -240,9 +240,13 @@ def up(c, image=False):
     print(uri())
 
 
-@task
-def down(c):
+@task(help={"image": "stop the container started by `invoke up --image`"})
+def down(c, image=False):
     """Stop the server (data stays)."""
+    if image:
+        engine, env = container_engine(c)
+        sh(c, f"{engine} stop {CONTAINER}", env=env, hide="out")
+        return
     if not server_running(c):
         print("server is not running")
         return
@@ -310,25 +314,35 @@ def build(c, tag=IMAGE):
     sh(c, f"bash {ROOT}/docker/build-image.sh {tag}", pty=False)
 
 
+def container_engine(c) -> tuple[str, dict]:
+    """docker where an engine answers, else podman with the project's containers.conf (see docker/)."""
+    if shutil.which("docker") and c.run("docker info", hide=True, warn=True).ok:
+        return "docker", {}
+    if not shutil.which("podman"):
+        raise Exit("neither a docker engine nor podman is here: run `invoke build` (it installs podman) first")
+    return "podman", {"CONTAINERS_CONF": str(ROOT / "docker" / "containers.conf")}
+
+
 def up_image(c):
     if not PASSWORD_FILE.exists():
         HOME.mkdir(parents=True, exist_ok=True)
         PASSWORD_FILE.write_text(secrets.token_urlsafe(24) + "\n")
         PASSWORD_FILE.chmod(0o600)
-    engine = "docker" if shutil.which("docker") and c.run("docker info", hide=True, warn=True).ok else "podman"
-    if not shutil.which(engine):
-        raise Exit("neither a docker engine nor podman is here: install podman (apt-get install podman)")
-    env = {"CONTAINERS_CONF": str(ROOT / "docker" / "containers.conf")} if engine == "podman" else {}
-    if c.run(f"{engine} container exists {CONTAINER}", hide=True, warn=True, env=env).ok:
+    engine, env = container_engine(c)
+    # The password goes through the environment, never the command line (ps would show it).
+    env["POSTGRES_PASSWORD"] = password()
+    if c.run(f"{engine} image exists {IMAGE}" if engine == "podman" else f"docker image inspect {IMAGE}",
+             hide=True, warn=True, env=env).failed:
+        raise Exit(f"no image {IMAGE}: run `invoke build` first")
+    if c.run(f"{engine} container inspect {CONTAINER}", hide=True, warn=True, env=env).ok:
         sh(c, f"{engine} start {CONTAINER}", env=env, hide="out")
     else:
         if port_in_use(PORT):
             raise Exit(f"port {PORT} on 127.0.0.1 is already in use: stop the native server (`invoke down`) or set PGFACES_PORT")
-        sh(c, f"{engine} run -d --name {CONTAINER} -p 127.0.0.1:{PORT}:5432 -v pgfaces-data:/var/lib/postgresql/data "
-              f"-e POSTGRES_PASSWORD={password()} {IMAGE}", env=env, hide="out")
+        sh(c, f"{engine} run -d --name {CONTAINER} -p 127.0.0.1:{PORT}:5432 -e POSTGRES_PASSWORD --shm-size=256m "
+              f"-v pgfaces-data:/var/lib/postgresql/data {IMAGE}", env=env, hide="out")
     wait_ready(timeout=120)
     print(uri())
-
 
 @task(help={"slow": "also run the slow tests (container image build and run)",
             "k": "only tests whose names match this expression (pytest -k)",

@@ -69,17 +69,9 @@ def sha256_file(path: pathlib.Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool = True) -> LoadReport:
-    """INSERTs every photo under `paths` that the database does not hold yet. Returns what happened."""
-    import psycopg
-
-    workers = workers or os.cpu_count() or 1
-    files, failed = collect(paths)
-    report = LoadReport(failed=list(failed))
-    started = time.monotonic()
-
-    with psycopg.connect(dsn) as conn:
-        known = {r[0] for r in conn.execute("select sha256 from photos")}
+def skip_known(conn, files: list[pathlib.Path], report: LoadReport) -> list[pathlib.Path]:
+    """The files whose bytes the database does not hold yet; the rest count as skipped, unreadable ones as failed."""
+    known = {r[0] for r in conn.execute("select sha256 from photos")}
     todo = []
     for f in files:
         try:
@@ -92,6 +84,20 @@ def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool 
         else:
             known.add(digest)  # the same bytes twice in one load: the second is a skip, not a failure
             todo.append(f)
+    return todo
+
+
+def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool = True) -> LoadReport:
+    """INSERTs every photo under `paths` that the database does not hold yet. Returns what happened."""
+    import psycopg
+
+    workers = workers or os.cpu_count() or 1
+    files, failed = collect(paths)
+    report = LoadReport(failed=list(failed))
+    started = time.monotonic()
+
+    with psycopg.connect(dsn) as conn:
+        todo = skip_known(conn, files, report)
 
     bar = _progress(len(todo), progress)
     lock = threading.Lock()

@@ -5,7 +5,8 @@
 `create or replace` and re-runs on every migrate. Files run in name order, each in its own transaction.
 
 With `client_side=True` the files whose first line is `-- requires: plpython3u` are skipped, so the schema
-installs on managed services that offer pgvector but no untrusted languages.
+installs on managed services that offer pgvector but no untrusted languages; files whose first line is
+`-- client-side only` run in that mode alone (stubs that say why a Python function is missing).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 
 LEDGER = "pgfaces_migration"
 PLPYTHON_MARK = "-- requires: plpython3u"
+CLIENT_SIDE_MARK = "-- client-side only"
 # Serialises concurrent migrations of one database (two `invoke up` at once, or a container restart loop).
 ADVISORY_LOCK_KEY = 0x70676661636573
 
@@ -35,10 +37,8 @@ def checksum(text: str) -> str:
 
 
 def _files(directory: pathlib.Path, client_side: bool) -> list[pathlib.Path]:
-    files = sorted(directory.glob("*.sql"))
-    if client_side:
-        files = [f for f in files if not f.read_text().startswith(PLPYTHON_MARK)]
-    return files
+    skip = PLPYTHON_MARK if client_side else CLIENT_SIDE_MARK
+    return [f for f in sorted(directory.glob("*.sql")) if not f.read_text().startswith(skip)]
 
 
 def migrate(conn, sql_dir: pathlib.Path | None = None, client_side: bool = False, log=print) -> list[str]:

@@ -79,8 +79,12 @@ def face_key(filename: str, face: Face) -> str:
     return f"{stem}-{face.x}-{face.y}-{face.width}-{face.height}"
 
 
+# Bad input; the SQL wrappers turn it into a data_exception with just this message (see 010-ingest.sql).
+BAD_INPUT = "PF001"
+
+
 def _fail(plpy, message: str):
-    plpy.error(message)
+    plpy.error(message, sqlstate=BAD_INPUT)
 
 
 def insert_faces(plpy, GD, photo_id: int, filename: str, profile: str, faces: list[Face]) -> None:
@@ -102,22 +106,16 @@ def insert_faces(plpy, GD, photo_id: int, filename: str, profile: str, faces: li
 # --- ingestion --------------------------------------------------------------------------------------------------
 
 
-def photos_before_insert(plpy, GD, TD):
-    new = TD["new"]
+def analyse_photo(plpy, GD, new: dict) -> dict:
+    """The photo row with its hash and metadata filled in; its faces wait in GD for photos_after_insert."""
     filename = new["filename"]
-    if filename is None or not str(filename).strip():
-        _fail(plpy, "photos.filename is empty: give each photo the name of its file")
-    if new["image"] is None:
-        _fail(plpy, f"{filename}: image is NULL")
     data = bytes(new["image"])
-    if not data:
-        _fail(plpy, f"{filename}: image is empty (0 bytes)")
     sha = hashlib.sha256(data).hexdigest()
     new["sha256"] = sha
     taken = plpy.execute(_plan(plpy, GD, "select id from photos where sha256 = $1", ["text"]), [sha])
     if taken.nrows():
         # Leave it to the unique constraint: an error, or nothing at all under ON CONFLICT DO NOTHING.
-        return "MODIFY"
+        return new
 
     lim = limits(plpy, GD)
     profiles = ingest_profiles(plpy, GD)
@@ -149,7 +147,7 @@ def photos_before_insert(plpy, GD, TD):
 
     pending = _pending(plpy, GD)
     pending[sha] = found
-    return "MODIFY"
+    return new
 
 
 def _pending(plpy, GD) -> dict:

@@ -75,8 +75,11 @@ def _details(conn, matches: list[Match]) -> list[Match]:
     return matches
 
 
-def reference_embeddings(conn, image: bytes | None, person: str | None, profile: str | None) -> list[str]:
+def reference_embeddings(conn, image: bytes | None, person: str | None, profile: str | None, embed=None) -> list[str]:
+    """`embed(image) -> vector text` computes the reference in the client; without it the server's face_embedding does."""
     if image is not None:
+        if embed is not None:
+            return [embed(image)]
         return [conn.execute("select face_embedding(%s, %s)::text", (image, profile)).fetchone()[0]]
     rows = conn.execute(
         "select r.embedding::text from person_references r join people pe on pe.id = r.person_id"
@@ -112,19 +115,25 @@ def filtered(conn, embedding: str, n: int, filters: Filters, profile: str | None
 
 
 def search(conn, image: bytes | None = None, person: str | None = None, n: int = 10,
-           filters: Filters | None = None, profile: str | None = None, max_distance: float | None = None) -> list[Match]:
-    """Photos of the person in `image` (its largest face) or of a remembered `person`, best first."""
+           filters: Filters | None = None, profile: str | None = None, max_distance: float | None = None,
+           embed=None) -> list[Match]:
+    """Photos of the person in `image` (its largest face) or of a remembered `person`, best first.
+
+    `embed(image) -> vector text` embeds the reference in the client (see pgfaces.client) instead of the server."""
     if (image is None) == (person is None):
         raise ValueError("search needs either a reference image or a person's name")
     filters = filters or Filters()
     if not filters.any():
-        if image is not None:
+        if image is not None and embed is not None:
+            rows = conn.execute("select * from find_photos_near(%s::vector, %s, %s, %s)",
+                                (embed(image), n, max_distance, profile))
+        elif image is not None:
             rows = conn.execute("select * from find_photos_like(%s, %s, %s, %s)", (image, n, max_distance, profile))
         else:
             rows = conn.execute("select * from find_photos_of(%s, %s, %s, %s)", (person, n, max_distance, profile))
         return _details(conn, [Match(*r) for r in rows.fetchall()])
     best: dict[int, Match] = {}
-    for embedding in reference_embeddings(conn, image, person, profile):
+    for embedding in reference_embeddings(conn, image, person, profile, embed):
         for m in filtered(conn, embedding, n, filters, profile):
             if max_distance is not None and m.distance > max_distance:
                 continue

@@ -2,17 +2,57 @@
 -- INSERT INTO photos (filename, image): the before trigger reads the photo (EXIF, size) and runs every
 -- profile marked `ingest`; the after trigger writes the faces with the new photo's id. The faces wait
 -- between the two in the backend's memory, keyed by the photo's hash.
+--
+-- The Python functions (pgfaces_py_*) report bad input with SQLSTATE PF001. PL/Python prefixes such a
+-- message with the exception's class ("plpy.Error: "), so thin plpgsql wrappers re-raise it as a plain
+-- data_exception whose message is just "<file>: <reason>". Any other error passes through untouched,
+-- Python traceback included.
 
-create or replace function pgfaces_photos_before_insert()
-returns trigger
-language plpython3u volatile security invoker
+create or replace function pgfaces_reraise(message text)
+returns void
+language plpgsql immutable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    raise exception using message = regexp_replace(message, '^plpy\.Error: ', ''), errcode = 'data_exception';
+end
+$$;
+
+create or replace function pgfaces_py_analyse_photo(photo photos)
+returns photos
+language plpython3u volatile parallel unsafe security invoker
 set search_path = public, pg_temp
 as $$
 from pgfaces import plsql
-return plsql.photos_before_insert(plpy, GD, TD)
+return plsql.analyse_photo(plpy, GD, photo)
 $$;
 
-create or replace function pgfaces_photos_after_insert()
+create or replace function pgfaces_photos_before_insert()
+returns trigger
+language plpgsql volatile security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    if new.filename is null or trim(new.filename) = '' then
+        raise exception 'photos.filename is empty: give each photo the name of its file'
+            using errcode = 'not_null_violation';
+    end if;
+    if new.image is null then
+        raise exception '%: image is NULL', new.filename using errcode = 'not_null_violation';
+    end if;
+    if length(new.image) = 0 then
+        raise exception '%: image is empty (0 bytes)', new.filename using errcode = 'data_exception';
+    end if;
+    begin
+        new := pgfaces_py_analyse_photo(new);
+    exception when sqlstate 'PF001' then
+        perform pgfaces_reraise(sqlerrm);
+    end;
+    return new;
+end
+$$;
+
+create or replace function pgfaces_py_photos_after_insert()
 returns trigger
 language plpython3u volatile security invoker
 set search_path = public, pg_temp
@@ -25,9 +65,9 @@ create or replace trigger photos_analyse before insert on photos
 for each row execute function pgfaces_photos_before_insert();
 
 create or replace trigger photos_write_faces after insert on photos
-for each row execute function pgfaces_photos_after_insert();
+for each row execute function pgfaces_py_photos_after_insert();
 
-create or replace function detect_and_embed(image bytea, profile text default null)
+create or replace function pgfaces_py_detect_and_embed(image bytea, profile text)
 returns table (x int, y int, width int, height int, score real, embedding vector)
 language plpython3u volatile parallel safe security invoker
 set search_path = public, pg_temp
@@ -36,14 +76,38 @@ from pgfaces import plsql
 return plsql.detect_and_embed(plpy, GD, image, profile)
 $$;
 
--- The embedding of the largest face in a reference image: what every "find ... like" search starts from.
-create or replace function face_embedding(image bytea, profile text default null)
+create or replace function detect_and_embed(image bytea, profile text default null)
+returns table (x int, y int, width int, height int, score real, embedding vector)
+language plpgsql volatile parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    return query select * from pgfaces_py_detect_and_embed(image, profile);
+exception when sqlstate 'PF001' then
+    perform pgfaces_reraise(sqlerrm);
+end
+$$;
+
+create or replace function pgfaces_py_face_embedding(image bytea, profile text)
 returns vector
 language plpython3u volatile parallel safe security invoker
 set search_path = public, pg_temp
 as $$
 from pgfaces import plsql
 return plsql.face_embedding(plpy, GD, image, profile)
+$$;
+
+-- The embedding of the largest face in a reference image: what every "find ... like" search starts from.
+create or replace function face_embedding(image bytea, profile text default null)
+returns vector
+language plpgsql volatile parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    return pgfaces_py_face_embedding(image, profile);
+exception when sqlstate 'PF001' then
+    perform pgfaces_reraise(sqlerrm);
+end
 $$;
 
 -- Recompute one profile's faces for every stored photo, from the stored bytes.

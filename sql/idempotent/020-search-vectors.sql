@@ -85,15 +85,15 @@ set search_path = public, pg_temp
 as $$
 declare
     p profiles := pgfaces_profile(profile);
-    person_id bigint;
+    who bigint;
 begin
     perform pgfaces_check_n(n);
-    select pe.id into person_id from people pe where pe.name = find_photos_of.name;
+    select pe.id into who from people pe where pe.name = find_photos_of.name;
     if not found then
         raise exception 'unknown person "%"; remember_face(name, image) adds one', name
             using errcode = 'invalid_parameter_value';
     end if;
-    if not exists (select 1 from person_references r where r.person_id = find_photos_of.person_id and r.profile = p.name) then
+    if not exists (select 1 from person_references r where r.person_id = who and r.profile = p.name) then
         raise exception 'person "%" has no reference face for profile "%"; run remember_face or reprocess(%L)',
             name, p.name, p.name using errcode = 'invalid_parameter_value';
     end if;
@@ -102,7 +102,7 @@ begin
         from (select distinct on (m.photo_id) m.photo_id, m.filename, m.face_id, m.distance
               from person_references r
               cross join lateral find_photos_near(r.embedding, n, max_distance, p.name) m
-              where r.person_id = find_photos_of.person_id and r.profile = p.name
+              where r.person_id = who and r.profile = p.name
               order by m.photo_id, m.distance) b
         order by b.distance, b.photo_id
         limit n;
