@@ -1,0 +1,110 @@
+"""Bytes in, faces out: header and limits, metadata, reduced decode for detection, full decode for embedding."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from . import imaging
+from .detectors import Box, get_detector
+from .embedders import get_embedder
+from .errors import LimitError, PgfacesError, ProfileError
+from .metadata import read_metadata
+from .model import Analysis, Face, Limits, PhotoMeta
+
+THUMBNAIL_SIDE = 96
+THUMBNAIL_MARGIN = 0.15
+THUMBNAIL_QUALITY = 85
+
+
+def _profile_part(profile: dict, key: str):
+    value = profile.get(key)
+    if not value or not isinstance(value, str):
+        raise ProfileError(f"profile {profile.get('name', '?')!r} has no {key}")
+    params = profile.get(f"{key}_params") or {}
+    if not isinstance(params, dict):
+        raise ProfileError(f"profile {profile.get('name', '?')!r}: {key}_params must be an object")
+    return value, params
+
+
+def thumbnail(image_bgr: np.ndarray, box: Box, side: int = THUMBNAIL_SIDE) -> bytes:
+    """A small JPEG of the face with a little margin, longest side `side`."""
+    height, width = image_bgr.shape[:2]
+    mx, my = int(box.w * THUMBNAIL_MARGIN), int(box.h * THUMBNAIL_MARGIN)
+    x0, y0 = max(0, box.x - mx), max(0, box.y - my)
+    crop = image_bgr[y0:min(height, box.y + box.h + my), x0:min(width, box.x + box.w + mx)]
+    ch, cw = crop.shape[:2]
+    scale = side / max(ch, cw)
+    if scale < 1:
+        crop = cv2.resize(crop, (max(1, round(cw * scale)), max(1, round(ch * scale))), interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
+    if not ok:
+        raise RuntimeError("cv2.imencode failed to write a face thumbnail")
+    return encoded.tobytes()
+
+
+def _detect(data: bytes, meta: PhotoMeta, detector, limits: Limits) -> tuple[list[Box], np.ndarray, float]:
+    """Boxes in full-resolution upright coordinates, the detection image and its scale to full-res."""
+    reduce = imaging.reduce_factor_for(meta.width, meta.height, detector.max_side)
+    small = imaging.decode_upright(data, limits, reduce=reduce, orientation=meta.orientation)
+    small, extra = imaging.shrink_to(small, detector.max_side)
+    # The reduced decode rounds sizes up, so measure the real scale rather than trusting `reduce`.
+    scale = meta.width / small.shape[1]
+    boxes = []
+    for box in detector(small):
+        box = box.scaled(scale).clipped(meta.width, meta.height)
+        if box is not None and min(box.w, box.h) >= detector.min_face:
+            boxes.append(box)
+    return boxes, small, scale
+
+
+def detect_and_embed(
+    data: bytes, profile: dict, limits: Limits = Limits(), meta: PhotoMeta | None = None
+) -> list[Face]:
+    """The faces of one photo, largest first, each with an embedding and a thumbnail."""
+    detector_name, detector_params = _profile_part(profile, "detector")
+    embedder_name, embedder_params = _profile_part(profile, "embedder")
+    detector = get_detector(detector_name, detector_params)
+    embedder = get_embedder(embedder_name, embedder_params)
+    expected = profile.get("dimensions")
+    if expected is not None and int(expected) != embedder.dimensions:
+        raise ProfileError(
+            f"profile {profile.get('name', '?')!r} says {expected} dimensions but embedder "
+            f"{embedder_name!r} gives {embedder.dimensions}"
+        )
+    if meta is None:
+        imaging.read_header(data, limits)
+        meta = read_metadata(data)
+
+    boxes, small, scale = _detect(data, meta, detector, limits)
+    if not boxes:
+        return []
+    if embedder.needs_full_resolution and scale != 1.0:
+        full = imaging.decode_upright(data, limits, reduce=1, orientation=meta.orientation)
+    else:
+        full = small
+    keep = embedder.plausible(full, boxes)
+    boxes = [b for b, ok in zip(boxes, keep) if ok]
+    boxes.sort(key=lambda b: b.area, reverse=True)
+    if len(boxes) > limits.max_faces:
+        raise LimitError(f"photo has {len(boxes)} faces, more than the limit of {limits.max_faces} faces")
+    if not boxes:
+        return []
+    embeddings = embedder.embed(full, boxes)
+    return [
+        Face(b.x, b.y, b.w, b.h, b.score, embeddings[i], thumbnail(full, b))
+        for i, b in enumerate(boxes)
+    ]
+
+
+def analyse(data: bytes, profile: dict, limits: Limits = Limits(), filename: str | None = None) -> Analysis:
+    """Metadata and faces of one photo. Errors are pgfaces.errors types naming the file and the reason."""
+    try:
+        imaging.read_header(data, limits)
+        meta = read_metadata(data)
+        faces = detect_and_embed(data, profile, limits, meta=meta)
+    except PgfacesError as exc:
+        if filename:
+            raise type(exc)(f"{filename}: {exc}") from exc
+        raise
+    return Analysis(meta=meta, faces=faces)

@@ -1,0 +1,78 @@
+"""The whole pipeline on real photos: faces found, embeddings that tell people apart, errors that say why."""
+
+import numpy as np
+import pytest
+
+from pgfaces import imaging, pipeline
+from pgfaces.errors import ImageError, LimitError, ProfileError
+from pgfaces.model import Limits
+
+
+def read(faces_dir, relative: str) -> bytes:
+    return (faces_dir / relative).read_bytes()
+
+
+def only_face(faces_dir, relative, profile):
+    faces = pipeline.detect_and_embed(read(faces_dir, relative), profile)
+    assert len(faces) == 1, f"{relative}: {len(faces)} faces"
+    return faces[0]
+
+
+def test_slack_picture_has_one_face_of_128_floats(faces_dir, default_profile):
+    analysis = pipeline.analyse(
+        read(faces_dir, "photos/seed/find-faces-talk/slides/images/slack-picture.jpg"), default_profile
+    )
+    assert len(analysis.faces) == 1
+    face = analysis.faces[0]
+    assert face.embedding.shape == (128,) and face.embedding.dtype == np.float32
+    assert face.thumbnail.startswith(b"\xff\xd8") and len(face.thumbnail) < 20_000
+    assert 0 <= face.x < face.x + face.width <= analysis.meta.width
+
+
+def test_same_person_is_closer_than_another(faces_dir, default_profile):
+    biden = only_face(faces_dir, "party/references/biden.jpg", default_profile).embedding
+    biden_again = only_face(faces_dir, "party/real/face_recognition__examples__biden.jpg", default_profile).embedding
+    obama = only_face(faces_dir, "party/references/obama.jpg", default_profile).embedding
+    same = np.linalg.norm(biden - biden_again)
+    other = np.linalg.norm(biden - obama)
+    assert same < 0.6 < other, (same, other)
+
+
+def test_rotated_party_photo_gives_upright_size_and_boxes(faces_dir, party_manifest, default_profile):
+    row = party_manifest["parties/party_000.jpg"]
+    assert row["exif_orientation"] == "6"
+    data = read(faces_dir, "party/parties/party_000.jpg")
+    _, stored_width, stored_height = imaging.read_header(data)
+    analysis = pipeline.analyse(data, default_profile)
+    meta = analysis.meta
+    assert (meta.width, meta.height) == (stored_height, stored_width)
+    assert len(analysis.faces) >= 3
+    for face in analysis.faces:
+        assert 0 <= face.x and face.x + face.width <= meta.width
+        assert 0 <= face.y and face.y + face.height <= meta.height
+    areas = [f.area for f in analysis.faces]
+    assert areas == sorted(areas, reverse=True)
+
+
+def test_negative_image_has_no_face(faces_dir, default_profile):
+    path = "party/negatives/seed__find-faces-talk__slides__images__white.jpg"
+    assert pipeline.analyse(read(faces_dir, path), default_profile).faces == []
+
+
+def test_broken_file_error_names_file_and_reason(faces_dir, default_profile):
+    name = "compreface__embedding-calculator__src__services__imgtools__test__files__truncated.jpg"
+    with pytest.raises(ImageError, match=rf"^{name}: truncated JPEG"):
+        pipeline.analyse(read(faces_dir, f"party/broken/{name}"), default_profile, filename=name)
+
+
+def test_face_limit(faces_dir, default_profile):
+    with pytest.raises(LimitError, match=r"limit of 2 faces"):
+        pipeline.analyse(read(faces_dir, "party/parties/party_002.jpg"), default_profile, Limits(max_faces=2))
+
+
+def test_profile_errors(faces_dir, default_profile):
+    data = read(faces_dir, "photos/seed/find-faces-talk/slides/images/slack-picture.jpg")
+    with pytest.raises(ProfileError, match="unknown detector"):
+        pipeline.analyse(data, {**default_profile, "detector": "nope"})
+    with pytest.raises(ProfileError, match="says 512 dimensions"):
+        pipeline.analyse(data, {**default_profile, "dimensions": 512})
