@@ -138,7 +138,10 @@ def sync_package() -> None:
 
 
 def init_cluster(c) -> None:
-    HOME.mkdir(parents=True, exist_ok=True)
+    try:
+        HOME.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise Exit(f"cannot create the data directory {HOME}: {e.strerror}; set PGFACES_HOME to a writable path")
     if not os.access(HOME, os.W_OK):
         raise Exit(f"data directory {HOME} is not writable by {getpass.getuser()}: set PGFACES_HOME to a writable path")
     HOME.chmod(0o755)
@@ -361,15 +364,24 @@ def test(c, slow=False, k="", path="tests"):
 
 @task(iterable=["paths"], positional=["paths"],
       help={"paths": "files, folders (searched recursively) or globs; repeat or list several",
-            "workers": "connections loading at once (default: the number of cores)",
-            "quiet": "no progress bar"})
-def load(c, paths, workers=0, quiet=False):
+            "workers": "connections loading at once, or with --client-side processes analysing (default: the number of cores)",
+            "quiet": "no progress bar",
+            "client_side": "detect and embed here, not in the server (databases without plpython3u)"})
+def load(c, paths, workers=0, quiet=False, client_side=False):
     """Load photos into the database; files already there are skipped; failures are listed at the end."""
     from pgfaces.loader import load as load_photos
 
     if not paths:
         raise Exit("give files, folders or globs to load, e.g. `invoke load ~/Pictures/party`")
-    report = load_photos(uri(), list(paths), workers=workers or None, progress=not quiet)
+    if client_side:
+        from pgfaces import client
+
+        try:
+            report = client.load(uri(), list(paths), workers=workers or None, progress=not quiet)
+        except RuntimeError as e:
+            raise Exit(f"load: {e}")
+    else:
+        report = load_photos(uri(), list(paths), workers=workers or None, progress=not quiet)
     print(report.summary())
     if report.failed and not report.loaded and not report.skipped:
         raise Exit(code=1)
@@ -379,11 +391,14 @@ def load(c, paths, workers=0, quiet=False):
             "n": "how many photos", "since": "taken at or after (YYYY-MM-DD)", "until": "taken before (YYYY-MM-DD)",
             "near": "LAT,LON,KM: taken within KM kilometres of a point", "person": "a name stored with remember_face",
             "profile": "profile to search (default: the default profile)", "html": "also write a contact sheet here",
-            "max_distance": "only faces at most this far"})
-def search(c, image="", n=10, since="", until="", near="", person="", profile="", html="", max_distance=0.0):
+            "max_distance": "only faces at most this far",
+            "client_side": "embed the reference image here, not in the server (databases without plpython3u)"})
+def search(c, image="", n=10, since="", until="", near="", person="", profile="", html="", max_distance=0.0,
+           client_side=False):
     """Print the photos that show the person in IMAGE (or --person), best first."""
     import psycopg
     from pgfaces import search as s
+    from pgfaces.errors import PgfacesError
 
     if bool(image) == bool(person):
         raise Exit("give a reference image (`invoke search me.jpg`) or a person (`invoke search --person NAME`)")
@@ -399,10 +414,17 @@ def search(c, image="", n=10, since="", until="", near="", person="", profile=""
         raise Exit(str(e))
     with psycopg.connect(uri(), autocommit=True) as conn:
         conn.add_notice_handler(lambda d: print(f"NOTICE: {d.message_primary}", file=sys.stderr))
+        embed = None
+        if client_side:
+            from pgfaces import client
+
+            embed = client.reference_embedder(conn, profile or None)
         try:
-            matches = s.search(conn, data, person or None, n, filters, profile or None, max_distance or None)
+            matches = s.search(conn, data, person or None, n, filters, profile or None, max_distance or None, embed=embed)
         except psycopg.Error as e:
             raise Exit(f"search failed: {e.diag.message_primary or e}")
+        except (ValueError, PgfacesError) as e:
+            raise Exit(f"search failed: {e}")
         print(s.format_table(matches))
         if html:
             title = f"Photos like {image}" if image else f"Photos of {person}"
@@ -428,3 +450,23 @@ def demo(c, photos=""):
         return
     print(f"\nphotos of the person in {reference.name}:")
     search(c, image=str(reference), n=10, html=str(HOME / "demo.html"))
+
+
+@task(iterable=["profile"],
+      help={"profile": "profile to measure (repeatable; default: every shipped profile, and the talk's detector "
+                       "with dlib when its CLIP model cannot be loaded)",
+            "parties_only": "load parties/ and negatives/ only (for slow profiles)",
+            "keep": "keep the pgfaces_bench_* databases afterwards"})
+def bench_quality(c, profile, parties_only=False, keep=False):
+    """Measure search quality and speed per profile on ../shared/faces/party (fresh database each); prints a table."""
+    sys.path.insert(0, str(ROOT))
+    from tests.bench import quality
+
+    if server_running(c):
+        sync_package()  # the server runs this checkout's pipeline
+    else:
+        up(c)
+    argv = [f"--profile={p}" for p in profile] + ["--admin-url", uri("postgres")]
+    argv += ["--parties-only"] if parties_only else []
+    argv += ["--keep"] if keep else []
+    quality.main(argv)

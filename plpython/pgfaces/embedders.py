@@ -6,6 +6,7 @@ Models load once per process: get_embedder caches instances by (name, params).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -259,6 +260,10 @@ EMBEDDERS: dict[str, Callable[[dict], Embedder]] = {
 _cache: dict[tuple, Embedder] = {}
 
 
+RETRY_FAILED_LOAD_AFTER = 300.0
+_failures: dict = {}
+
+
 def get_embedder(name: str, params: dict | None = None) -> Embedder:
     """The embedder `name` configured by `params`, built once per process."""
     params = params or {}
@@ -268,5 +273,15 @@ def get_embedder(name: str, params: dict | None = None) -> Embedder:
         factory = EMBEDDERS.get(name)
         if factory is None:
             raise ProfileError(f"unknown embedder {name!r} (known: {', '.join(sorted(EMBEDDERS))})")
-        embedder = _cache[key] = factory(params)
+        # A model that failed to load (a hub out of reach takes ~25 s of retries) fails fast for a while
+        # rather than making every row of a bulk INSERT wait again.
+        failed_at, error = _failures.get(key, (None, None))
+        if failed_at is not None and time.monotonic() - failed_at < RETRY_FAILED_LOAD_AFTER:
+            raise ModelError(f"{error} (cached failure; retried {RETRY_FAILED_LOAD_AFTER:.0f} s after the last try)")
+        try:
+            embedder = _cache[key] = factory(params)
+        except ModelError as exc:
+            _failures[key] = (time.monotonic(), exc)
+            raise
+        _failures.pop(key, None)
     return embedder
