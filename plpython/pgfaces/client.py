@@ -13,6 +13,12 @@ For managed PostgreSQL services that offer pgvector but no plpython3u. Install t
 
 The code that runs is the server's own (pgfaces.pipeline, the same profiles read from the `profiles` table), so
 a photo loaded here gets the same boxes, embeddings and metadata as one loaded through the trigger.
+
+From a shell (any database, e.g. a managed service; the DSN defaults to $DATABASE_URL, else libpq's PG* variables):
+
+    python -m pgfaces.client load ~/Pictures/party
+    python -m pgfaces.client search me.jpg
+    python -m pgfaces.client embed me.jpg        # the vector as text, for psql or another language
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ import logging
 import multiprocessing
 import os
 import pathlib
-import sys
 import time
 from concurrent.futures.process import BrokenProcessPool
 
@@ -36,7 +41,8 @@ from .model import Face, Limits, PhotoMeta
 
 log = logging.getLogger(__name__)
 
-__all__ = ["connect", "load", "search", "remember_face", "embed_reference", "profiles", "limits", "LoadReport"]
+__all__ = ["connect", "load", "search", "remember_face", "face_embedding", "embed_reference", "profiles", "limits",
+           "LoadReport"]
 
 LoadReport = loader.LoadReport
 
@@ -171,11 +177,11 @@ def _analyse_file(filename: str, profile_dicts: list[dict], lim: Limits) -> _Ana
 
 
 def _mp_context():
-    """fork on Linux: works from any script (spawn and forkserver re-import an unguarded __main__ and fail), and the
-    children share the parent's imported libraries. The parent runs no threads of its own while it loads."""
-    if sys.platform == "linux":
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
+    """Fresh worker processes, never a fork of the caller: a forked child inherits OpenCV's (or BLAS's) thread pool
+    in whatever state the parent left it and can hang. As with any multiprocessing program, a script that loads
+    must keep its top level under `if __name__ == "__main__":` (the workers import the main module)."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def _analyse_all(files: list[pathlib.Path], profile_dicts: list[dict], lim: Limits, workers: int):
@@ -184,7 +190,7 @@ def _analyse_all(files: list[pathlib.Path], profile_dicts: list[dict], lim: Limi
     A file that kills its process (a crash in a native decoder, the OOM killer) breaks the pool: the files then in
     flight are retried one at a time in a fresh process, which names the culprit, and the rest go on in parallel.
     """
-    queue, solo = [str(f) for f in files], False
+    queue, solo, analysed = [str(f) for f in files], False, 0
     context = _mp_context()
     while queue:
         size = 1 if solo else min(workers, len(queue))
@@ -209,12 +215,17 @@ def _analyse_all(files: list[pathlib.Path], profile_dicts: list[dict], lim: Limi
                 for future in done:
                     name = inflight.pop(future)
                     try:
-                        yield future.result()
+                        result = future.result()
                     except BrokenProcessPool:
                         broken.append(name)
+                    else:
+                        analysed += 1
+                        yield result
         if broken and solo:
+            hint = "" if analysed else (
+                "; if every file fails like this, put the program's top level under `if __name__ == \"__main__\":`")
             yield _Analysed(broken[0], error=f"{broken[0]}: the process analysing it died "
-                                             "(a crash in a native decoder or model, or out of memory)")
+                                             f"(a crash in a native decoder or model, or out of memory){hint}")
             queue, solo = broken[1:], False
         else:
             queue, solo = broken, bool(broken)
@@ -320,13 +331,15 @@ def embed_reference(image, profile: dict, lim: Limits = Limits()):
     return largest.embedding
 
 
+def face_embedding(conn, image, profile: str | None = None) -> str:
+    """The client-side face_embedding(image, profile): the largest face's vector in pgvector's text form
+    ('[0.1,...]'), for find_photos_near(%s::vector, ...) or any other driver."""
+    return plsql.vector_text(embed_reference(image, search_profile(conn, profile), limits(conn)))
+
+
 def reference_embedder(conn, profile: str | None = None):
     """A function image -> vector text for pgfaces.search.search(embed=...): the reference is embedded here."""
-
-    def embed(image) -> str:
-        return plsql.vector_text(embed_reference(image, search_profile(conn, profile), limits(conn)))
-
-    return embed
+    return lambda image: face_embedding(conn, image, profile)
 
 
 def search(conn, image=None, person: str | None = None, n: int = 10, max_distance: float | None = None,
@@ -357,3 +370,65 @@ def remember_face(conn, name: str, image, profile: str | None = None) -> int:
         conn.execute("insert into person_references (person_id, profile, image, embedding) values (%s, %s, %s, %s::vector)",
                      (person_id, p["name"], data, embedding))
     return person_id
+
+
+# --- command line ----------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    import argparse
+    import sys
+
+    import psycopg
+
+    from . import client as api  # this module by its real name, so that worker processes find its functions
+    from . import search as s
+
+    parser = argparse.ArgumentParser(prog="python -m pgfaces.client",
+                                     description="pgfaces with detection and embedding in this process (no plpython3u)")
+    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL", ""),
+                        help="libpq connection string or URI (default: $DATABASE_URL, else the PG* variables)")
+    parser.add_argument("--profile", default=None, help="profile (default: the ingest profiles / the default one)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    load_cmd = commands.add_parser("load", help="load photos (files, folders, globs)")
+    load_cmd.add_argument("paths", nargs="+")
+    load_cmd.add_argument("--workers", type=int, default=None, help="processes analysing (default: the number of cores)")
+    load_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    search_cmd = commands.add_parser("search", help="photos of the person in IMAGE (or --person), best first")
+    search_cmd.add_argument("image", nargs="?")
+    search_cmd.add_argument("--person")
+    search_cmd.add_argument("-n", type=int, default=10)
+    search_cmd.add_argument("--max-distance", type=float, default=None)
+    embed_cmd = commands.add_parser("embed", help="print the embedding of the largest face in IMAGE, as vector text")
+    embed_cmd.add_argument("image")
+    remember_cmd = commands.add_parser("remember", help="store IMAGE as a reference face of NAME")
+    remember_cmd.add_argument("name")
+    remember_cmd.add_argument("image")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "load":
+            report = api.load(args.dsn, args.paths, args.workers, args.profile, progress=not args.quiet)
+            print(report.summary())
+            return 1 if report.failed and not report.loaded and not report.skipped else 0
+        with api.connect(args.dsn) as conn:
+            if args.command == "search":
+                if (args.image is None) == (args.person is None):
+                    parser.error("search needs a reference IMAGE or --person NAME")
+                rows = api.search(conn, args.image, args.person, args.n, args.max_distance, args.profile)
+                print(s.format_table([s.Match(**r) for r in rows]))
+            elif args.command == "embed":
+                print(api.face_embedding(conn, args.image, args.profile))
+            else:
+                print(api.remember_face(conn, args.name, args.image, args.profile))
+    except psycopg.Error as e:
+        print(f"pgfaces: {e.diag.message_primary or e}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, RuntimeError, PgfacesError) as e:
+        print(f"pgfaces: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

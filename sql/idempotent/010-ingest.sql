@@ -7,6 +7,10 @@
 -- message with the exception's class ("plpy.Error: "), so thin plpgsql wrappers re-raise it as a plain
 -- data_exception whose message is just "<file>: <reason>". Any other error passes through untouched,
 -- Python traceback included.
+--
+-- The PL/Python functions are SECURITY DEFINER with a fixed search_path: they run with the rights of the superuser
+-- who migrated, so that pgfaces_writer can insert photos (whose faces the after trigger writes) and
+-- pgfaces_reader can search by image without either being granted plpython3u or rights on faces (090-grants.sql).
 
 create or replace function pgfaces_reraise(message text)
 returns void
@@ -20,7 +24,7 @@ $$;
 
 create or replace function pgfaces_py_analyse_photo(photo photos)
 returns photos
-language plpython3u volatile parallel unsafe security invoker
+language plpython3u volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
 from pgfaces import plsql
@@ -54,7 +58,7 @@ $$;
 
 create or replace function pgfaces_py_photos_after_insert()
 returns trigger
-language plpython3u volatile security invoker
+language plpython3u volatile security definer
 set search_path = public, pg_temp
 as $$
 from pgfaces import plsql
@@ -69,7 +73,7 @@ for each row execute function pgfaces_py_photos_after_insert();
 
 create or replace function pgfaces_py_detect_and_embed(image bytea, profile text)
 returns table (x int, y int, width int, height int, score real, embedding vector)
-language plpython3u volatile parallel safe security invoker
+language plpython3u volatile parallel safe security definer
 set search_path = public, pg_temp
 as $$
 from pgfaces import plsql
@@ -90,7 +94,7 @@ $$;
 
 create or replace function pgfaces_py_face_embedding(image bytea, profile text)
 returns vector
-language plpython3u volatile parallel safe security invoker
+language plpython3u volatile parallel safe security definer
 set search_path = public, pg_temp
 as $$
 from pgfaces import plsql
@@ -113,7 +117,7 @@ $$;
 -- Recompute one profile's faces for every stored photo, from the stored bytes.
 create or replace function reprocess(profile text)
 returns bigint
-language plpython3u volatile parallel unsafe security invoker
+language plpython3u volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
 from pgfaces import plsql
