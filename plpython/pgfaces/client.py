@@ -319,15 +319,14 @@ def embed_reference(image, profile: dict, lim: Limits = Limits()):
     from . import pipeline
 
     try:
-        faces = pipeline.detect_and_embed(_bytes(image), profile, lim)
+        largest, found = pipeline.reference_face(_bytes(image), profile, lim)
     except PgfacesError as e:
         raise type(e)(f"reference image: {e}") from e
-    if not faces:
+    if largest is None:
         raise ValueError("no face found in the reference image")
-    largest = max(faces, key=lambda f: f.area)
-    if len(faces) > 1:
+    if found > 1:
         log.info("%d faces found in the reference image; using the largest (%dx%d at %d,%d)",
-                 len(faces), largest.width, largest.height, largest.x, largest.y)
+                 found, largest.width, largest.height, largest.x, largest.y)
     return largest.embedding
 
 

@@ -59,9 +59,23 @@ def _detect(data: bytes, meta: PhotoMeta, detector, limits: Limits) -> tuple[lis
 
 
 def detect_and_embed(
-    data: bytes, profile: dict, limits: Limits = Limits(), meta: PhotoMeta | None = None
+    data: bytes, profile: dict, limits: Limits = Limits(), meta: PhotoMeta | None = None, largest_only: bool = False
 ) -> list[Face]:
-    """The faces of one photo, largest first, each with an embedding and a thumbnail."""
+    """The faces of one photo, largest first, each with an embedding and a thumbnail.
+
+    With `largest_only` just the largest face is embedded (a search's reference).
+    """
+    faces, _ = _detect_and_embed(data, profile, limits, meta, largest_only)
+    return faces
+
+
+def reference_face(data: bytes, profile: dict, limits: Limits = Limits()) -> tuple[Face | None, int]:
+    """The largest face of a reference image, embedded, and how many faces the image has."""
+    faces, found = _detect_and_embed(data, profile, limits, None, largest_only=True)
+    return (faces[0] if faces else None), found
+
+
+def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[Face], int]:
     detector_name, detector_params = _profile_part(profile, "detector")
     embedder_name, embedder_params = _profile_part(profile, "embedder")
     detector = get_detector(detector_name, detector_params)
@@ -78,7 +92,7 @@ def detect_and_embed(
 
     boxes, small, scale = _detect(data, meta, detector, limits)
     if not boxes:
-        return []
+        return [], 0
     if embedder.needs_full_resolution and scale != 1.0:
         full = imaging.decode_upright(data, limits, reduce=1, orientation=meta.orientation)
     else:
@@ -88,13 +102,14 @@ def detect_and_embed(
     boxes.sort(key=lambda b: b.area, reverse=True)
     if len(boxes) > limits.max_faces:
         raise LimitError(f"photo has {len(boxes)} faces, more than the limit of {limits.max_faces} faces")
+    found = len(boxes)
+    if largest_only:
+        boxes = boxes[:1]
     if not boxes:
-        return []
+        return [], 0
     embeddings = embedder.embed(full, boxes)
-    return [
-        Face(b.x, b.y, b.w, b.h, b.score, embeddings[i], thumbnail(full, b))
-        for i, b in enumerate(boxes)
-    ]
+    faces = [Face(b.x, b.y, b.w, b.h, b.score, embeddings[i], thumbnail(full, b)) for i, b in enumerate(boxes)]
+    return faces, found
 
 
 def analyse(data: bytes, profile: dict, limits: Limits = Limits(), filename: str | None = None) -> Analysis:

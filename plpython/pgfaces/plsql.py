@@ -172,30 +172,32 @@ def photos_after_insert(plpy, GD, TD):
 # --- functions ----------------------------------------------------------------------------------------------------
 
 
-def _detect(plpy, GD, image, profile_name, what: str) -> tuple[dict, list[Face]]:
+def _profile_and_bytes(plpy, GD, image, profile_name, what: str) -> tuple[dict, bytes]:
     if image is None:
         _fail(plpy, f"{what} is NULL")
-    profile = load_profile(plpy, GD, profile_name)
-    try:
-        faces = pipeline.detect_and_embed(bytes(image), profile, limits(plpy, GD))
-    except PgfacesError as e:
-        _fail(plpy, f"{what}: {e}")
-    return profile, faces
+    return load_profile(plpy, GD, profile_name), bytes(image)
 
 
 def detect_and_embed(plpy, GD, image, profile_name):
-    _, faces = _detect(plpy, GD, image, profile_name, "image")
+    profile, data = _profile_and_bytes(plpy, GD, image, profile_name, "image")
+    try:
+        faces = pipeline.detect_and_embed(data, profile, limits(plpy, GD))
+    except PgfacesError as e:
+        _fail(plpy, f"image: {e}")
     return [(f.x, f.y, f.width, f.height, f.score, vector_text(f.embedding)) for f in faces]
 
 
 def face_embedding(plpy, GD, image, profile_name):
-    _, faces = _detect(plpy, GD, image, profile_name, "reference image")
-    if not faces:
+    profile, data = _profile_and_bytes(plpy, GD, image, profile_name, "reference image")
+    try:
+        largest, found = pipeline.reference_face(data, profile, limits(plpy, GD))
+    except PgfacesError as e:
+        _fail(plpy, f"reference image: {e}")
+    if largest is None:
         _fail(plpy, "no face found in the reference image")
-    largest = max(faces, key=lambda f: f.area)
-    if len(faces) > 1:
+    if found > 1:
         plpy.notice(
-            f"{len(faces)} faces found in the reference image; using the largest "
+            f"{found} faces found in the reference image; using the largest "
             f"({largest.width}x{largest.height} at {largest.x},{largest.y})"
         )
     return vector_text(largest.embedding)
