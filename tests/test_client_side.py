@@ -76,7 +76,7 @@ def test_client_side_database_has_no_plpython_and_says_why(make_database):
         for table in ("photos", "faces", "profiles", "people", "person_references"):
             assert conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is not None
         for fn in ("find_faces_near", "find_photos_near", "find_photos_of"):
-            assert conn.execute("select count(*) from pg_proc where proname = %s", (fn,)).fetchone()[0] == 1
+            assert conn.execute("select count(*) from pg_proc where proname = %s", (fn,)).fetchone()[0] >= 1
         with pytest.raises(psycopg.errors.FeatureNotSupported,
                            match=r"find_photos_like\(\) needs plpython3u, which this database does not have "
                                  r"\(client-side install\): compute the embedding in the client \(pgfaces.client\) "

@@ -214,3 +214,16 @@ def test_reprocess_computes_another_profile_from_stored_bytes(db):
     assert added == db.execute("select count(*) from faces where profile = 'haar'").fetchone()[0]
     assert added >= photos // 2
     assert db.execute("select reprocess('haar')").fetchone()[0] == added  # idempotent: replaces, never duplicates
+
+
+def test_auto_max_distance_keeps_the_profiles_matches_only(db, shared_faces):
+    threshold = db.execute("select match_threshold from profiles where is_default").fetchone()[0]
+    assert threshold is not None
+    rows = db.execute("select filename, distance from find_photos_like(%s, 10, max_distance => 'auto')",
+                      (reference(shared_faces),)).fetchall()
+    assert rows and all(d <= threshold for _, d in rows)
+    assert {name for name, _ in rows} == {str(p) for p in SPEAKER_PHOTOS}
+    everything = db.execute("select count(*) from find_photos_like(%s, 10)", (reference(shared_faces),)).fetchone()[0]
+    assert everything > len(rows)
+    with pytest.raises(psycopg.Error, match="max_distance must be a number or 'auto'"):
+        db.execute("select * from find_photos_like(%s, 10, 'bogus')", (reference(shared_faces),))

@@ -33,7 +33,7 @@ def tagged(make_database, shared_faces):
         with conn.cursor().copy("copy faces (photo_id, profile, face_key, x, y, width, height, embedding) from stdin") as copy:
             for i in range(3000):
                 vec = "[" + ",".join(f"{rng.gauss(0, 0.1):.5f}" for _ in range(128)) + "]"
-                copy.write_row((photo, "hog", f"synthetic-{i}", 0, 0, 1, 1, vec))
+                copy.write_row((photo, "mtcnn", f"synthetic-{i}", 0, 0, 1, 1, vec))
         conn.execute("analyze faces")
         conn.execute("analyze photos")
     return url
@@ -53,7 +53,7 @@ def test_readme_metadata_query_runs_as_written(tagged, shared_faces, index):
         distances = [r[-1] for r in rows]
         assert distances == sorted(distances)
         plan = "\n".join(r[0] for r in conn.execute("explain " + [s for s in sql.split(";") if s.strip()][-1]))
-        assert "Index Scan using faces_hnsw_hog" in plan, plan
+        assert "Index Scan using faces_hnsw_mtcnn" in plan, plan
 
 
 def test_filtered_search_finds_what_the_filter_allows(tagged, shared_faces):

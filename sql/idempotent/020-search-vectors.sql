@@ -76,6 +76,43 @@ begin
 end
 $$;
 
+-- max_distance as text: NULL (no limit), a number, or 'auto' (the profile's calibrated match_threshold:
+-- "which photos contain me", matches only).
+create or replace function pgfaces_max_distance(p profiles, max_distance text)
+returns float8
+language plpgsql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    if max_distance is null then
+        return null;
+    elsif lower(trim(max_distance)) = 'auto' then
+        if p.match_threshold is null then
+            raise exception 'profile "%" has no match_threshold to search with max_distance => ''auto''; calibrate it (python -m tests.bench.calibrate --profile %) and update profiles set match_threshold = ...',
+                p.name, p.name using errcode = 'invalid_parameter_value';
+        end if;
+        return p.match_threshold;
+    elsif trim(max_distance) ~ '^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$' then
+        return trim(max_distance)::float8;
+    end if;
+    raise exception 'max_distance must be a number or ''auto'' (got %)', quote_literal(max_distance)
+        using errcode = 'invalid_parameter_value';
+end
+$$;
+
+-- No default for max_distance here, so calls that omit it keep resolving to the float8 version.
+create or replace function find_photos_near(embedding vector, n int, max_distance text, profile text default null)
+returns table (photo_id bigint, filename text, face_id bigint, distance float8)
+language plpgsql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+declare
+    p profiles := pgfaces_profile(profile);
+begin
+    return query select * from find_photos_near(embedding, n, pgfaces_max_distance(p, max_distance), p.name);
+end
+$$;
+
 -- Ranks photos by the best distance to any of a person's reference faces.
 create or replace function find_photos_of(name text, n int default 10, max_distance float8 default null,
                                           profile text default null)

@@ -24,6 +24,18 @@ begin
 end
 $$;
 
+create or replace function find_photos_like(image bytea, n int, max_distance text, profile text default null)
+returns table (photo_id bigint, filename text, face_id bigint, distance float8)
+language plpgsql volatile parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+declare
+    p profiles := pgfaces_profile(profile);
+begin
+    return query select * from find_photos_like(image, n, pgfaces_max_distance(p, max_distance), p.name);
+end
+$$;
+
 -- Stores a named reference face (several per person are allowed) and returns the person's id.
 create or replace function remember_face(name text, image bytea, profile text default null)
 returns bigint

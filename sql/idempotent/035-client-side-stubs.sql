@@ -77,6 +77,18 @@ begin
         format(why, 'find_photos_like', embed_instead));
 
     execute format($f$
+        create or replace function find_photos_like(image bytea, n int, max_distance text, profile text default null)
+        returns table (photo_id bigint, filename text, face_id bigint, distance float8)
+        language plpgsql volatile parallel safe security invoker
+        set search_path = public, pg_temp
+        as $body$
+        begin
+            raise exception %L using errcode = 'feature_not_supported';
+        end
+        $body$ $f$,
+        format(why, 'find_photos_like', embed_instead));
+
+    execute format($f$
         create or replace function remember_face(name text, image bytea, profile text default null)
         returns bigint
         language plpgsql volatile parallel unsafe security invoker

@@ -1,0 +1,1 @@
+"""Benchmarks: programs that print figures (`invoke bench-quality`), not tests with thresholds."""
