@@ -133,6 +133,8 @@ def sync_package() -> None:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(ROOT / "plpython" / "pgfaces", target, ignore=shutil.ignore_patterns("__pycache__"))
+    # Preloads imports and models in the postmaster (see pgfaces/warmup.py); read at server start.
+    shutil.copy2(ROOT / "plpython" / "sitecustomize.py", PYTHON_DIR / "sitecustomize.py")
     for path in [PYTHON_DIR, *PYTHON_DIR.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
@@ -146,6 +148,7 @@ def init_cluster(c) -> None:
         raise Exit(f"data directory {HOME} is not writable by {getpass.getuser()}: set PGFACES_HOME to a writable path")
     HOME.chmod(0o755)
     if (DATA / "PG_VERSION").exists():
+        ensure_settings()
         return
     secret = secrets.token_urlsafe(24)
     PASSWORD_FILE.write_text(secret + "\n")
@@ -174,6 +177,41 @@ def init_cluster(c) -> None:
             "shared_buffers = 512MB\n"
             "maintenance_work_mem = 1GB\n"
         )
+    ensure_settings()
+
+
+# Speed settings, added to existing clusters too (they take effect at the next start). pgfaces_preload
+# (docker/pgfaces_preload.c, built by install-server.sh) starts Python in the postmaster, whose sitecustomize
+# preloads the models so every backend forks warm (first call in a new backend: no imports or model loading;
+# see pgfaces/warmup.py). An HNSW build of a million 128-d vectors fits in 2 GB; one parallel worker besides
+# the leader on 2 cores. hnsw.ef_search 100: recall@10 0.986 at 100k faces where pgvector's default 40 gives
+# 0.925 (`invoke bench`, m 16 / ef_construction 64), for ~1 ms more per search.
+SPEED_SETTINGS = {
+    "shared_preload_libraries": "'pgfaces_preload'",
+    "hnsw.ef_search": "100",
+    "maintenance_work_mem": "2GB",
+    "max_parallel_maintenance_workers": "1",
+}
+
+
+def ensure_settings() -> None:
+    conf_file = DATA / "postgresql.conf"
+    settings = dict(SPEED_SETTINGS)
+    try:
+        if not (pg_bin().parent / "lib" / "pgfaces_preload.so").exists():
+            settings.pop("shared_preload_libraries")  # an old install: the server would not start with it
+    except Exit:
+        return
+    text = conf_file.read_text()
+    present = {line.split("=", 1)[0].strip() for line in text.splitlines()
+               if "=" in line and not line.lstrip().startswith("#")}
+    missing = {k: v for k, v in settings.items() if k not in present}
+    overridden = {k: v for k, v in settings.items() if k in present and k == "maintenance_work_mem"
+                  and f"{k} = {v}" not in text}
+    if missing or overridden:
+        with open(conf_file, "a") as conf:
+            conf.write("\n# pgfaces speed (see tasks.SPEED_SETTINGS)\n")
+            conf.writelines(f"{k} = {v}\n" for k, v in {**missing, **overridden}.items())
 
 
 def start(c) -> None:
@@ -456,8 +494,9 @@ def demo(c, photos=""):
       help={"profile": "profile to measure (repeatable; default: every shipped profile, and the talk's detector "
                        "with dlib when its CLIP model cannot be loaded)",
             "parties_only": "load parties/ and negatives/ only (for slow profiles)",
-            "keep": "keep the pgfaces_bench_* databases afterwards"})
-def bench_quality(c, profile, parties_only=False, keep=False):
+            "keep": "keep the pgfaces_bench_* databases afterwards",
+            "resume": "reuse a pgfaces_bench_<profile> left by an interrupted run, loading only what it lacks"})
+def bench_quality(c, profile, parties_only=False, keep=False, resume=False):
     """Measure search quality and speed per profile on ../shared/faces/party (fresh database each); prints a table."""
     sys.path.insert(0, str(ROOT))
     from tests.bench import quality
@@ -469,4 +508,49 @@ def bench_quality(c, profile, parties_only=False, keep=False):
     argv = [f"--profile={p}" for p in profile] + ["--admin-url", uri("postgres")]
     argv += ["--parties-only"] if parties_only else []
     argv += ["--keep"] if keep else []
+    argv += ["--resume"] if resume else []
     quality.main(argv)
+
+
+@task(iterable=["profile"],
+      help={"faces": "largest search size: 10k, 100k and 1M faces up to it (default 100000)",
+            "profile": "ingest profile to measure (repeatable; default mtcnn and hog; the first one is searched)",
+            "photos": "only the first N party photos (default all)",
+            "workers": "connections / processes of the parallel runs (default: the number of cores)",
+            "queries": "vector queries per search size (default 200)",
+            "ef_search": "hnsw.ef_search values, comma-separated (default 40,100)",
+            "hnsw_grid": "also build these m:ef_construction indexes, e.g. 16:64,16:128,24:128",
+            "halfvec": "also measure a halfvec expression index",
+            "skip_ingest": "search only (needs an earlier run's pgfaces_speed_<profile> database)",
+            "skip_search": "ingest only"})
+def bench(c, faces=100_000, profile=None, photos=0, workers=0, queries=200, ef_search="40,100", hnsw_grid="",
+          halfvec=False, skip_ingest=False, skip_search=False):
+    """Measure ingest and search speed and backend memory (databases pgfaces_speed_*); prints a table."""
+    sys.path.insert(0, str(ROOT))
+    from tests.bench import speed
+
+    if server_running(c):
+        sync_package()  # the server runs this checkout's pipeline
+    else:
+        up(c)
+    argv = ["--admin-url", uri("postgres"), f"--server-python={VENV / 'bin' / 'python'}", f"--faces={faces}", f"--photos={photos}", f"--queries={queries}",
+            f"--ef-search={ef_search}", f"--hnsw-grid={hnsw_grid}"]
+    argv += [f"--profile={p}" for p in (profile or [])]
+    argv += [f"--workers={workers}"] if workers else []
+    argv += ["--halfvec"] if halfvec else []
+    argv += ["--skip-ingest"] if skip_ingest else []
+    argv += ["--skip-search"] if skip_search else []
+    speed.main(argv)
+
+
+@task(help={"examples": "how many mutated photos to try (default 2000)"})
+def fuzz(c, examples=2000):
+    """Fuzz detect_and_embed in the server with mutated real photos; fails on any crash or unclear error."""
+    up(c)
+    env = {"PGFACES_ADMIN_URL": uri("postgres"), "PGFACES_SQL_DIR": str(ROOT / "sql"),
+           "PGFACES_FUZZ_EXAMPLES": str(int(examples))}
+    echo(f"PGFACES_FUZZ_EXAMPLES={examples} pytest tests/test_bad_inputs.py -k fuzz")
+    result = c.run(f"{sys.executable} -m pytest tests/test_bad_inputs.py -q -rs -k test_fuzz_detect_and_embed",
+                   env=env, warn=True, pty=False)
+    if not result.ok:
+        raise Exit(code=result.exited)

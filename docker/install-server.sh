@@ -7,6 +7,10 @@
 #   PGFACES_VENV   the server's venv                       (default /opt/pgfaces/venv)
 #   PG_MAJOR       PostgreSQL major version to install     (default: the distribution's)
 #   PIP_CERT       CA bundle for pip, where a proxy needs one (optional; never stored)
+#   PGFACES_DLIB   wheel (default): dlib from the dlib-bin wheel (AVX, no BLAS);
+#                  source: dlib built here with OpenBLAS/LAPACK and -march=$PGFACES_DLIB_MARCH (~8-15 min of
+#                  CPU; the face descriptor runs several times faster, see `invoke bench`)
+#   PGFACES_DLIB_MARCH  -march for the source build (default native: the image then needs this CPU family)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -91,7 +95,11 @@ fi
 # whatever python3 is first on PATH.
 server_python=/usr/bin/python3
 stamp=$venv/.pgfaces-lock.sha256
-want=$(cat "$requirements/server.lock" "$requirements/server-nodeps.lock" | sha256sum | cut -d' ' -f1)
+dlib_mode=${PGFACES_DLIB:-wheel}
+case "$dlib_mode" in wheel|source) ;; *) die "PGFACES_DLIB must be wheel or source, not '$dlib_mode'" ;; esac
+dlib_march=${PGFACES_DLIB_MARCH:-native}
+want=$( (cat "$requirements/server.lock" "$requirements/server-nodeps.lock"; echo "dlib=$dlib_mode/$dlib_march") \
+    | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python" ]; then
     say "server venv $venv is up to date"
 else
@@ -100,8 +108,29 @@ else
     [ -n "${PIP_CERT:-}" ] && pipenv=(env "PIP_CERT=$PIP_CERT")
     run "${pipenv[@]}" "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements/server.lock"
     run "${pipenv[@]}" "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$requirements/server-nodeps.lock"
+    if [ "$dlib_mode" = source ]; then
+        # Same dlib version as the wheel, built with BLAS/LAPACK and this CPU's vector instructions.
+        apt_install build-essential cmake libopenblas-dev liblapack-dev python3-dev
+        dlib_version=$(sed -n 's/^dlib-bin==\([0-9.]*\).*/\1/p' "$requirements/server.lock" | sed 's/\.$//')
+        run "$venv/bin/pip" uninstall -q -y dlib-bin
+        run env "${pipenv[@]:1}" CFLAGS="-O3 -march=$dlib_march" CXXFLAGS="-O3 -march=$dlib_march" \
+            CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$venv/bin/pip" install -q --disable-pip-version-check \
+            --no-binary dlib "dlib==${dlib_version:-20.0.1}"
+        "$venv/bin/python" -c 'import dlib, sys; sys.exit(0 if dlib.DLIB_USE_BLAS else 1)' \
+            || die "dlib was built without BLAS (is libopenblas-dev installed?)"
+    fi
     echo "$want" > "$stamp"
 fi
 chmod -R a+rX "$(dirname "$venv")"
+
+# --- pgfaces_preload: Python started in the postmaster so backends fork with the models loaded ----------------
+# (docker/pgfaces_preload.c; tasks.py lists it in shared_preload_libraries once it is installed.)
+preload_so=/usr/lib/postgresql/$PG_MAJOR/lib/pgfaces_preload.so
+if [ ! -f "$preload_so" ] || [ "$here/pgfaces_preload.c" -nt "$preload_so" ]; then
+    apt_install gcc "postgresql-server-dev-$PG_MAJOR" python3-dev
+    pyver=$("$server_python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+    run gcc -O2 -shared -fPIC -I"$("$pg_bin/pg_config" --includedir-server)" -I"/usr/include/python$pyver" \
+        "$here/pgfaces_preload.c" "-lpython$pyver" -o "$preload_so"
+fi
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 say "server ready: PostgreSQL $PG_MAJOR at $pg_bin, pgvector $(installed_pgvector), PYTHONPATH $site"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import sys
+import types
 from pathlib import Path
 from typing import Callable
 
@@ -84,6 +86,25 @@ def _float_param(params: dict, key: str, default: float) -> float:
         raise ProfileError(f"detector parameter {key} must be a number, not {value!r}") from exc
 
 
+# Kept outside the pgfaces package: warmup.preload() drops pgfaces' modules after loading, so that backends
+# import the current code from disk while the model objects stay.
+_models: dict = vars(sys.modules.setdefault("_pgfaces_models", types.ModuleType("_pgfaces_models"))).setdefault(
+    "models", {})
+
+
+def shared_model(key: tuple, factory: Callable[[], object]):
+    """A model object built once per process and shared by every detector/embedder configuration using it.
+
+    Profiles differ in parameters, not model files: caching the files' objects (ONNX sessions, dlib models)
+    here, rather than per (name, params), lets warmup.preload() load them once in the postmaster so every
+    backend forks with them ready, whatever parameters its profiles use.
+    """
+    model = _models.get(key)
+    if model is None:
+        model = _models[key] = factory()
+    return model
+
+
 def _grey(image_bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
 
@@ -130,7 +151,7 @@ class HogDetector(Detector):
         super().__init__(params)
         import dlib
 
-        self.detector = dlib.get_frontal_face_detector()
+        self.detector = shared_model(("dlib-hog",), dlib.get_frontal_face_detector)
         self.upsample = _int_param(params, "upsample", 0)
         self.threshold = _float_param(params, "threshold", 0.0)
 
@@ -153,7 +174,8 @@ class CnnDetector(Detector):
         import dlib
         import face_recognition_models
 
-        self.detector = dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
+        path = face_recognition_models.cnn_face_detector_model_location()
+        self.detector = shared_model(("dlib-cnn", path), lambda: dlib.cnn_face_detection_model_v1(path))
         self.upsample = _int_param(params, "upsample", 0)
         self.threshold = _float_param(params, "threshold", 0.0)
 
@@ -176,10 +198,14 @@ def _package_dir(package: str) -> Path:
 
 
 def _onnx_session(path: Path):
-    import onnxruntime as ort
-
     if not path.is_file():
         raise ModelError(f"ONNX model file not found: {path}")
+    return shared_model(("onnx", str(path)), lambda: _new_onnx_session(path))
+
+
+def _new_onnx_session(path: Path):
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     # One backend process is one core: threads would only fight the other backends.
     options.intra_op_num_threads = 1

@@ -13,7 +13,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .detectors import Box, _onnx_session, freeze
+from .detectors import Box, _onnx_session, freeze, shared_model
 from .errors import ModelError, ProfileError
 
 
@@ -80,8 +80,10 @@ class DlibEmbedder(Embedder):
         import face_recognition_models as models
 
         self.dlib = dlib
-        self.shape_predictor = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
-        self.encoder = dlib.face_recognition_model_v1(models.face_recognition_model_location())
+        shape_file = models.pose_predictor_five_point_model_location()
+        encoder_file = models.face_recognition_model_location()
+        self.shape_predictor = shared_model(("dlib-shape", shape_file), lambda: dlib.shape_predictor(shape_file))
+        self.encoder = shared_model(("dlib-resnet", encoder_file), lambda: dlib.face_recognition_model_v1(encoder_file))
         self.num_jitters = int(params.get("num_jitters", 0))
         self.padding = float(params.get("padding", 0.25))
 
