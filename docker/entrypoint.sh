@@ -75,6 +75,10 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 # --- pgfaces image ---
 listen_addresses = '*'
 password_encryption = 'scram-sha-256'
+# Python and the face models loaded once in the postmaster; backends fork warm (see plpython/pgfaces/warmup.py).
+shared_preload_libraries = 'pgfaces_preload'
+# recall@10 0.99 at 100k faces where pgvector's default of 40 gives 0.93 (invoke bench)
+hnsw.ef_search = 100
 EOF
     cat >> "$PGDATA/pg_hba.conf" <<'EOF'
 
