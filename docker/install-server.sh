@@ -7,7 +7,7 @@
 #   PGFACES_VENV   the server's venv                       (default /opt/pgfaces/venv)
 #   PG_MAJOR       PostgreSQL major version to install     (default: the distribution's)
 #   PIP_CERT       CA bundle for pip, where a proxy needs one (optional; never stored)
-#   PGFACES_DLIB   wheel (default): dlib from the dlib-bin wheel (AVX, no BLAS);
+#   PGFACES_DLIB   wheel (default, or what the venv has): dlib from the dlib-bin wheel (AVX, no BLAS);
 #                  source: dlib built here with OpenBLAS/LAPACK and -march=$PGFACES_DLIB_MARCH (~8-15 min of
 #                  CPU; the face descriptor runs several times faster, see `invoke bench`)
 #   PGFACES_DLIB_MARCH  -march for the source build (default native: the image then needs this CPU family)
@@ -95,7 +95,8 @@ fi
 # whatever python3 is first on PATH.
 server_python=/usr/bin/python3
 stamp=$venv/.pgfaces-lock.sha256
-dlib_mode=${PGFACES_DLIB:-wheel}
+# The choice sticks: a later run without PGFACES_DLIB keeps the dlib this venv was built with.
+dlib_mode=${PGFACES_DLIB:-$(cat "$venv/.pgfaces-dlib" 2>/dev/null || echo wheel)}
 case "$dlib_mode" in wheel|source) ;; *) die "PGFACES_DLIB must be wheel or source, not '$dlib_mode'" ;; esac
 dlib_march=${PGFACES_DLIB_MARCH:-native}
 want=$( (cat "$requirements/server.lock" "$requirements/server-nodeps.lock"; echo "dlib=$dlib_mode/$dlib_march") \
@@ -120,6 +121,7 @@ else
             || die "dlib was built without BLAS (is libopenblas-dev installed?)"
     fi
     echo "$want" > "$stamp"
+    echo "$dlib_mode" > "$venv/.pgfaces-dlib"
 fi
 chmod -R a+rX "$(dirname "$venv")"
 
