@@ -33,6 +33,9 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "plpython"))
+
+from . import databases  # noqa: E402
+
 PARTY = ROOT.parent / "shared" / "faces" / "party"
 RESULTS = ROOT / "bench-results" / "quality.json"
 LOADED_DIRS = ("parties", "real", "negatives", "broken")
@@ -97,23 +100,12 @@ def score_query(ranking: list[str], query: Query, k: int = 10) -> dict:
 # --- database ------------------------------------------------------------------------------------------------------
 
 
-def database_url(admin_url: str, name: str) -> str:
-    base, _, _ = admin_url.rpartition("/")
-    return f"{base}/{name}"
-
-
 def fresh_database(admin_url: str, profile: str) -> str:
     """Drops and recreates pgfaces_bench_<profile>, migrates it, and makes `profile` the only one ingesting."""
     import psycopg
-    from pgfaces.migrate import migrate
 
-    name = f"pgfaces_bench_{profile}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"')
-    url = database_url(admin_url, name)
+    url = databases.fresh_database(admin_url, f"pgfaces_bench_{profile}")
     with psycopg.connect(url) as conn:
-        migrate(conn, ROOT / "sql", log=lambda *_: None)
         if profile == TUTORIAL_DLIB:
             conn.execute(
                 "insert into profiles (name, detector, detector_params, embedder, embedder_params, dimensions, metric,"
@@ -239,7 +231,7 @@ def existing_database(admin_url: str, profile: str) -> str | None:
     name = f"pgfaces_bench_{profile}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         found = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
-    return database_url(admin_url, name) if found else None
+    return databases.database_url(admin_url, name) if found else None
 
 
 def bench_profile(admin_url: str, profile: str, party: pathlib.Path = PARTY, dirs=LOADED_DIRS,

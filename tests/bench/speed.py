@@ -40,6 +40,9 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "plpython"))
+
+from . import databases  # noqa: E402
+
 PARTY = ROOT.parent / "shared" / "faces" / "party"
 RESULTS = ROOT / "bench-results" / "speed.json"
 BARE = pathlib.Path(__file__).resolve().parent / "speed_bare.py"
@@ -67,21 +70,12 @@ def pct(values: list[float], q: float) -> float:
     return values[k]
 
 
-def database_url(admin_url: str, name: str) -> str:
-    base, _, _ = admin_url.rpartition("/")
-    return f"{base}/{name}"
-
-
 def fresh_database(admin_url: str, name: str, profile: str | None) -> str:
+    """A migrated database `name` whose only ingesting (and default) profile is `profile`."""
     import psycopg
-    from pgfaces.migrate import migrate
 
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"')
-    url = database_url(admin_url, name)
+    url = databases.fresh_database(admin_url, name)
     with psycopg.connect(url) as conn:
-        migrate(conn, ROOT / "sql", log=lambda *_: None)
         if profile:
             conn.execute("update profiles set ingest = (name = %s)", (profile,))
             conn.execute("update profiles set is_default = false where is_default and name <> %s", (profile,))
@@ -596,7 +590,7 @@ def main(argv: list[str] | None = None) -> dict:
         sizes = [s for s in (10_000, 100_000, 1_000_000) if s <= args.faces] or [args.faces]
         grid = [tuple(int(v) for v in pair.split(":")) for pair in args.hnsw_grid.split(",") if pair]
         grid = grid + [(None, None)] if grid else []
-        report["search"] = bench_search(args.admin_url, database_url(args.admin_url, f"pgfaces_speed_{profiles[0]}"),
+        report["search"] = bench_search(args.admin_url, databases.database_url(args.admin_url, f"pgfaces_speed_{profiles[0]}"),
                                         profiles[0], sizes, args.queries,
                                         [int(v) for v in args.ef_search.split(",")], args.halfvec, grid)
     report["load_end"] = load_average()
