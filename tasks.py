@@ -8,7 +8,6 @@ import pathlib
 import secrets
 import shutil
 import socket
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -484,7 +483,7 @@ def demo(c, photos=""):
     up(c)
     load(c, folders)
     if reference is None:
-        print(f"loaded; now search: ./pgfaces search path/to/me.jpg")
+        print("loaded; now search: ./pgfaces search path/to/me.jpg")
         return
     print(f"\nphotos of the person in {reference.name}:")
     search(c, image=str(reference), n=10, html=str(HOME / "demo.html"))
