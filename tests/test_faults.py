@@ -4,16 +4,19 @@ completes the set.
 
 PGFACES_FAULT_FILES raises the number of files the racing loaders share (default 12; the issue's figure is 200).
 The SIGKILL test restarts every backend of the cluster (that is what the postmaster does after a backend dies
-abnormally), so it is marked slow: `./pgfaces test --slow` runs it; run it when nobody else uses the server.
+abnormally), and the stop/start test stops the whole server with `./pgfaces down` in the middle of a load, so both
+are marked slow: `./pgfaces test --slow` runs them; run them when nobody else uses the server, or on a cluster of
+your own: `PGFACES_HOME=/tmp/pgfaces-x PGFACES_PORT=5499 ./pgfaces test --slow -k "sigkill or stopped"` (the test's
+`./pgfaces down` / `up` inherit that environment, so they stop and start that cluster).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pathlib
 import random
 import shutil
+import subprocess
 import threading
 import time
 
@@ -21,7 +24,7 @@ import psycopg
 import pytest
 
 import images as im
-from conftest import SHARED_FACES
+from conftest import ROOT, SHARED_FACES
 
 REAL = SHARED_FACES / "party" / "real"
 PARTIES = SHARED_FACES / "party" / "parties"
@@ -153,3 +156,90 @@ def test_sigkill_mid_insert_leaves_no_orphans_and_loading_again_completes(make_d
         assert len(after) == 5
         reference = conn.execute("select count(*) from detect_and_embed(%s)", (big.read_bytes(),)).fetchone()[0]
         assert after[hashlib.sha256(big.read_bytes()).hexdigest()] == reference
+
+
+def pgfaces(*args: str) -> subprocess.CompletedProcess:
+    """Runs ./pgfaces with this process's environment (PGFACES_HOME / PGFACES_PORT pick the cluster)."""
+    return subprocess.run(["./pgfaces", *args], cwd=ROOT, env=os.environ, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_server_stopped_and_started_during_a_load_loses_nothing_committed(make_database, tmp_path):
+    from pgfaces.loader import load
+
+    if not PARTIES.is_dir():
+        pytest.skip(f"the test photos are not here: {PARTIES}")
+    small = sorted(REAL.iterdir(), key=lambda p: p.stat().st_size)[:12]
+    # The biggest party photos take about a second each: the load still runs when `./pgfaces down` stops the server.
+    # (They sort after the small ones, so at least one small photo is committed first.)
+    big = sorted(PARTIES.iterdir(), key=lambda p: p.stat().st_size, reverse=True)[:4]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in [*small, *big]:
+        shutil.copy(p, folder / p.name)
+    photos = sorted(folder.iterdir())
+    sha = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in photos}
+    assert len(set(sha.values())) == len(photos)
+
+    reference_url, url = make_database(), make_database()
+    clean = load(reference_url, [str(folder)], workers=2, progress=False)
+    assert clean.failed == [] and clean.loaded == len(photos)
+    with psycopg.connect(reference_url, autocommit=True) as conn:
+        reference = faces_by_sha(conn)
+        port = int(conn.execute("show port").fetchone()[0])
+        started = conn.execute("select pg_postmaster_start_time()").fetchone()[0]
+    assert set(reference) == set(sha.values())
+    if port != int(os.environ.get("PGFACES_PORT", "5433")):
+        pytest.skip(f"the test server listens on {port} but ./pgfaces down would stop the one on PGFACES_PORT: "
+                    "run the tests with ./pgfaces test")
+
+    outcome = {}
+
+    def loading():
+        try:
+            outcome["report"] = load(url, [str(folder)], workers=2, progress=False)
+        except BaseException as e:  # noqa: BLE001 (asserted below: load() reports failures, it does not raise)
+            outcome["error"] = e
+
+    t = threading.Thread(target=loading, daemon=True)
+    t.start()
+    try:
+        with psycopg.connect(url, autocommit=True) as watcher:
+            deadline = time.monotonic() + 60
+            while watcher.execute("select count(*) from photos").fetchone()[0] == 0:
+                assert t.is_alive() and time.monotonic() < deadline, f"no photo committed: {outcome}"
+                time.sleep(0.05)
+        stopped = pgfaces("down")
+        assert stopped.returncode == 0, stopped.stderr
+    finally:
+        restarted = pgfaces("up")  # never leave the server down, whatever failed above
+    assert restarted.returncode == 0, restarted.stderr
+    t.join(timeout=300)
+    assert not t.is_alive(), "the loader hangs after the server restarted"
+    assert "error" not in outcome, f"load() raised instead of reporting the failed photos: {outcome['error']!r}"
+    report = outcome["report"]
+    failed = {name for name, _ in report.failed}
+    assert report.loaded >= 1
+    assert report.failed, f"the load finished before the server stopped: use bigger photos ({report.summary()})"
+    assert report.loaded + report.skipped + len(report.failed) == len(photos), report.summary()
+    assert failed <= {str(p) for p in photos}, report.summary()
+
+    wait_for_server(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("select pg_postmaster_start_time()").fetchone()[0] > started  # a new postmaster
+        stored = faces_by_sha(conn)
+        # nothing the loader counted as loaded is lost
+        assert {sha[p] for p in photos if str(p) not in failed} <= set(stored), report.summary()
+        # each stored photo has its whole set of faces, as in a clean load of the same files
+        assert stored == {s: reference[s] for s in stored}
+        assert conn.execute("select count(*) from faces f left join photos p on p.id = f.photo_id"
+                            " where p.id is null").fetchone()[0] == 0
+        assert conn.execute("select count(*) - count(distinct sha256) from photos").fetchone()[0] == 0
+
+    again = load(url, [str(folder)], workers=2, progress=False)
+    assert again.failed == [], again.summary()
+    assert again.loaded + again.skipped == len(photos) and again.skipped == len(stored), again.summary()
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert faces_by_sha(conn) == reference
+        assert conn.execute("select count(*), count(distinct (photo_id, profile, x, y, width, height)) from faces"
+                            ).fetchone() == (sum(reference.values()),) * 2

@@ -104,11 +104,13 @@ def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool 
     connections: queue.Queue = queue.Queue()
 
     def insert(path: pathlib.Path):
+        conn = None
         try:
-            conn = connections.get_nowait()
-        except queue.Empty:
-            conn = psycopg.connect(dsn, autocommit=True)
-        try:
+            # A connection that cannot be made (the server stopping, say) fails this photo, not the load.
+            try:
+                conn = connections.get_nowait()
+            except queue.Empty:
+                conn = psycopg.connect(dsn, autocommit=True)
             data = path.read_bytes()
             with conn.transaction():
                 row = conn.execute(
@@ -126,7 +128,7 @@ def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool 
             message = e.diag.message_primary or str(e)
             with lock:
                 report.failed.append((str(path), message))
-            if conn.closed or conn.broken:
+            if conn is not None and (conn.closed or conn.broken):
                 conn = None
         except OSError as e:
             with lock:
