@@ -426,25 +426,22 @@ def load(c, paths, workers=0, quiet=False, client_side=False):
 
 @task(help={"image": "reference photo of the person (its largest face is used)",
             "n": "how many photos", "since": "taken at or after (YYYY-MM-DD)", "until": "taken before (YYYY-MM-DD)",
-            "near": "LAT,LON,KM: taken within KM kilometres of a point", "person": "a name stored with remember_face",
+            "near": "LAT,LON,KM: taken within KM kilometres of a point",
+            "person": "NAME: also remember IMAGE as NAME's face and rank by all of NAME's faces",
             "profile": "profile to search (default: the default profile)", "html": "also write a contact sheet here",
             "max_distance": "only faces at most this far",
             "client_side": "embed the reference image here, not in the server (databases without plpython3u)"})
-def search(c, image="", n=10, since="", until="", near="", person="", profile="", html="", max_distance=0.0,
+def search(c, image, n=10, since="", until="", near="", person="", profile="", html="", max_distance=0.0,
            client_side=False):
-    """Print the photos that show the person in IMAGE (or --person), best first."""
+    """Print the photos that show the person in IMAGE, best first."""
     import psycopg
     from pgfaces import search as s
     from pgfaces.errors import PgfacesError
 
-    if bool(image) == bool(person):
-        raise Exit("give a reference image (`invoke search me.jpg`) or a person (`invoke search --person NAME`)")
-    data = None
-    if image:
-        path = pathlib.Path(image)
-        if not path.is_file():
-            raise Exit(f"no such file: {image}")
-        data = path.read_bytes()
+    path = pathlib.Path(image)
+    if not path.is_file():
+        raise Exit(f"no such file: {image}")
+    data = path.read_bytes()
     try:
         filters = s.Filters(since or None, until or None, s.parse_near(near) if near else None)
     except ValueError as e:
@@ -457,16 +454,36 @@ def search(c, image="", n=10, since="", until="", near="", person="", profile=""
 
             embed = client.reference_embedder(conn, profile or None)
         try:
-            matches = s.search(conn, data, person or None, n, filters, profile or None, max_distance or None, embed=embed)
+            if person:
+                remember(conn, person, data, profile or None, client_side)
+            matches = s.search(conn, None if person else data, person or None, n, filters, profile or None,
+                               max_distance or None, embed=embed)
         except psycopg.Error as e:
             raise Exit(f"search failed: {e.diag.message_primary or e}")
         except (ValueError, PgfacesError) as e:
             raise Exit(f"search failed: {e}")
         print(s.format_table(matches))
         if html:
-            title = f"Photos like {image}" if image else f"Photos of {person}"
+            title = f"Photos of {person}" if person else f"Photos like {image}"
             pathlib.Path(html).write_text(s.contact_sheet(conn, matches, title))
             print(f"contact sheet: {html}")
+
+
+def remember(conn, person: str, data: bytes, profile: str | None, client_side: bool) -> None:
+    """Stores `data` as one of `person`'s faces, unless the very same image is stored already."""
+    known = conn.execute(
+        "select 1 from person_references r join people pe on pe.id = r.person_id"
+        " where pe.name = %s and r.profile = (pgfaces_profile(%s)).name and md5(r.image) = md5(%s)",
+        (person, profile, data)).fetchone()
+    if known:
+        return
+    if client_side:
+        from pgfaces import client
+
+        client.remember_face(conn, person, data, profile)
+    else:
+        conn.execute("select remember_face(%s, %s, %s)", (person, data, profile))
+    echo(f"remembered {person}'s face")
 
 
 @task(help={"photos": "folder of photos to load (default: ../shared/faces when it exists)"})
