@@ -399,17 +399,18 @@ def test(c, slow=False, k="", path="tests"):
         raise Exit(code=result.exited)
 
 
-@task(iterable=["paths"], positional=["paths"],
-      help={"paths": "files, folders (searched recursively) or globs; repeat or list several",
+# invoke takes one positional argument per name, so further paths come with --also (or in one quoted glob).
+@task(iterable=["also"],
+      help={"path": "a file, a folder (searched recursively) or a glob in quotes ('photos/**/*.jpg')",
+            "also": "another file, folder or glob (repeatable)",
             "workers": "connections loading at once, or with --client-side processes analysing (default: the number of cores)",
             "quiet": "no progress bar",
             "client_side": "detect and embed here, not in the server (databases without plpython3u)"})
-def load(c, paths, workers=0, quiet=False, client_side=False):
+def load(c, path, also=None, workers=0, quiet=False, client_side=False):
     """Load photos into the database; files already there are skipped; failures are listed at the end."""
     from pgfaces.loader import load as load_photos
 
-    if not paths:
-        raise Exit("give files, folders or globs to load, e.g. `invoke load ~/Pictures/party`")
+    paths = [path, *(also or [])]
     if client_side:
         from pgfaces import client
 
@@ -498,7 +499,7 @@ def demo(c, photos=""):
     else:
         raise Exit(f"no sample photos at {SHARED_FACES}: run `./pgfaces demo --photos FOLDER` with a folder of photos")
     up(c)
-    load(c, folders)
+    load(c, folders[0], also=folders[1:])
     if reference is None:
         print("loaded; now search: ./pgfaces search path/to/me.jpg")
         return

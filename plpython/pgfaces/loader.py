@@ -37,7 +37,8 @@ class LoadReport:
             f"loaded {self.loaded} photo(s) with {self.faces} face(s) in {self.seconds:.1f} s "
             f"({self.photos_per_second:.2f} photos/s); {self.skipped} already loaded; {len(self.failed)} failed"
         ]
-        lines += [f"  FAILED {name}: {reason}" for name, reason in self.failed]
+        # The server's message already starts with the file's name; say it once.
+        lines += [f"  FAILED {name}: {reason.removeprefix(f'{name}: ')}" for name, reason in self.failed]
         return "\n".join(lines)
 
 
