@@ -84,3 +84,34 @@ def test_search_with_filters_uses_the_photos_metadata(party, shared_faces):
         assert search.search(conn, image=reference, filters=may) == []
     with pytest.raises(ValueError, match="LAT,LON,KM"):
         search.parse_near("lisbon")
+
+
+def test_the_command_line_loads_and_searches(make_database, shared_faces, tmp_path):
+    """`invoke load PATH --also PATH` and `invoke search IMAGE`, as a person types them (PGFACES_DB picks the
+    throwaway database)."""
+    import os
+    import pathlib
+    import subprocess
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    name = make_database().rsplit("/", 1)[1]
+    env = {**os.environ, "PGFACES_DB": name}
+
+    def run(*args):
+        return subprocess.run([str(root / "pgfaces"), *args], cwd=root, env=env, capture_output=True, text=True,
+                              timeout=600)
+
+    real = shared_faces / "party" / "real"
+    loaded = run("load", str(real / "face_recognition__examples__biden.jpg"),
+                 "--also", str(real / "face-api.js__examples__images__amy__amy*.png"), "--quiet")
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded 5 photo(s)" in loaded.stdout, loaded.stdout
+    found = run("search", str(shared_faces / "party" / "references" / "amy.png"), "-n", "2",
+                "--html", str(tmp_path / "sheet.html"))
+    assert found.returncode == 0, found.stderr
+    lines = found.stdout.splitlines()
+    assert lines[0].split() == ["rank", "distance", "photo", "taken", "file"]
+    assert "amy" in lines[1] and "amy" in lines[2]
+    assert (tmp_path / "sheet.html").read_text().count("<figure>") == 2
+    missing = run("search", str(tmp_path / "nobody.jpg"))
+    assert missing.returncode != 0 and "no such file" in missing.stderr + missing.stdout
