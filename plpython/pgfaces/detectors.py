@@ -45,6 +45,12 @@ class Box:
             self.score, landmarks,
         )
 
+    def shifted(self, dx: int, dy: int) -> "Box":
+        landmarks = None
+        if self.landmarks is not None:
+            landmarks = tuple((px + dx, py + dy) for px, py in self.landmarks)
+        return Box(self.x + dx, self.y + dy, self.w, self.h, self.score, landmarks)
+
     def clipped(self, width: int, height: int) -> "Box | None":
         """The part inside a width x height image, or None if nothing is left."""
         x0, y0 = max(0, self.x), max(0, self.y)

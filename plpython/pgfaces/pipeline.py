@@ -43,15 +43,41 @@ def thumbnail(image_bgr: np.ndarray, box: Box, side: int = THUMBNAIL_SIDE) -> by
     return encoded.tobytes()
 
 
-def _detect(data: bytes, meta: PhotoMeta, detector, limits: Limits) -> tuple[list[Box], np.ndarray, float]:
-    """Boxes in full-resolution upright coordinates, the detection image and its scale to full-res."""
-    reduce = imaging.reduce_factor_for(meta.width, meta.height, detector.max_side)
+# Longest side of the first, cheap detection pass on a search reference (the full pass follows if it finds none).
+REFERENCE_MAX_SIDE = 512
+# Of the longest side, added on every side when nothing was found at first (see _detect_with_border_retry).
+RETRY_BORDER = 0.25
+
+
+def _detect_with_border_retry(detector, image: np.ndarray) -> list[Box]:
+    """The detector's boxes; when it finds nothing, its boxes on a copy with a black border.
+
+    Detectors look for a face with some background around it: a face that fills the whole frame (a cropped
+    profile picture, the usual search reference) is often missed, and found once the frame has a margin.
+    """
+    boxes = detector(image)
+    if boxes:
+        return boxes
+    border = max(1, round(max(image.shape[:2]) * RETRY_BORDER))
+    framed = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=0)
+    return [box.shifted(-border, -border) for box in detector(framed)]
+
+
+def _detect(
+    data: bytes, meta: PhotoMeta, detector, limits: Limits, max_side: int | None = None
+) -> tuple[list[Box], np.ndarray, float]:
+    """Boxes in full-resolution upright coordinates, the detection image and its scale to full-res.
+
+    Detection runs on a copy at most `max_side` (default: the detector's) pixels long.
+    """
+    max_side = max_side or detector.max_side
+    reduce = imaging.reduce_factor_for(meta.width, meta.height, max_side)
     small = imaging.decode_upright(data, limits, reduce=reduce, orientation=meta.orientation)
-    small, extra = imaging.shrink_to(small, detector.max_side)
+    small, extra = imaging.shrink_to(small, max_side)
     # The reduced decode rounds sizes up, so measure the real scale rather than trusting `reduce`.
     scale = meta.width / small.shape[1]
     boxes = []
-    for box in detector(small):
+    for box in _detect_with_border_retry(detector, small):
         box = box.scaled(scale).clipped(meta.width, meta.height)
         if box is not None and min(box.w, box.h) >= detector.min_face:
             boxes.append(box)
@@ -90,7 +116,12 @@ def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[F
         imaging.read_header(data, limits)
         meta = read_metadata(data)
 
-    boxes, small, scale = _detect(data, meta, detector, limits)
+    boxes = []
+    if largest_only and detector.max_side and detector.max_side > REFERENCE_MAX_SIDE:
+        # A reference's largest face is big: a small copy finds it at a fraction of the cost.
+        boxes, small, scale = _detect(data, meta, detector, limits, REFERENCE_MAX_SIDE)
+    if not boxes:
+        boxes, small, scale = _detect(data, meta, detector, limits)
     if not boxes:
         return [], 0
     if embedder.needs_full_resolution and scale != 1.0:

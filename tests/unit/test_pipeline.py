@@ -76,3 +76,55 @@ def test_profile_errors(faces_dir, default_profile):
         pipeline.analyse(data, {**default_profile, "detector": "nope"})
     with pytest.raises(ProfileError, match="says 512 dimensions"):
         pipeline.analyse(data, {**default_profile, "dimensions": 512})
+
+
+MTCNN_FROM_16 = {
+    "name": "mtcnn16", "detector": "mtcnn", "detector_params": {"max_side": 1024, "min_face_size": 16},
+    "embedder": "dlib", "embedder_params": {}, "dimensions": 128,
+}
+
+
+def test_face_filling_the_frame_is_found_with_a_border(faces_dir):
+    """A tight 150x150 face crop: MTCNN alone misses it; the retry on a framed copy finds it, in image coords."""
+    from pgfaces.detectors import get_detector
+
+    data = read(faces_dir, "party/references/stuart.png")
+    image = imaging.decode_upright(data, Limits())
+    assert get_detector("mtcnn", MTCNN_FROM_16["detector_params"])(image) == []
+    faces = pipeline.detect_and_embed(data, MTCNN_FROM_16)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.x >= 0 and face.y >= 0 and face.x + face.width <= 150 and face.y + face.height <= 150
+    assert face.width * face.height > 0.5 * 150 * 150
+
+
+def test_reference_is_found_on_a_small_copy_first(faces_dir, monkeypatch):
+    """The largest face of a 1 MP reference comes from a 512 px detection pass and matches the full pass's face."""
+    profile = dict(MTCNN_FROM_16, detector_params={"max_side": 1280, "min_face_size": 12, "min_face": 16})
+    data = read(faces_dir, "party/references/obama.jpg")
+    sides = []
+    detect = pipeline._detect
+    monkeypatch.setattr(pipeline, "_detect", lambda *a: sides.append(a[4] if len(a) > 4 else None) or detect(*a))
+    reference, _ = pipeline.reference_face(data, profile)
+    assert sides == [pipeline.REFERENCE_MAX_SIDE]
+    full = pipeline.detect_and_embed(data, profile)[0]
+    assert abs(reference.x - full.x) <= 8 and abs(reference.width - full.width) <= 12
+    assert np.linalg.norm(reference.embedding - full.embedding) < 0.1
+
+
+def test_reference_falls_back_to_the_full_pass(faces_dir, monkeypatch):
+    """When the small pass finds nothing, the reference is looked for at the profile's own size."""
+    profile = dict(MTCNN_FROM_16, detector_params={"max_side": 1280, "min_face_size": 12, "min_face": 16})
+    data = read(faces_dir, "party/references/obama.jpg")
+    sides = []
+    detect = pipeline._detect
+
+    def small_pass_finds_nothing(*args):
+        sides.append(args[4] if len(args) > 4 else None)
+        boxes, small, scale = detect(*args)
+        return ([] if len(args) > 4 else boxes), small, scale
+
+    monkeypatch.setattr(pipeline, "_detect", small_pass_finds_nothing)
+    reference, found = pipeline.reference_face(data, profile)
+    assert sides == [pipeline.REFERENCE_MAX_SIDE, None]
+    assert reference is not None and found >= 1
