@@ -65,6 +65,19 @@ def uri(database: str = DB) -> str:
     return f"postgresql://postgres:{urllib.parse.quote(password(), safe='')}@127.0.0.1:{PORT}/{database}"
 
 
+def live_uri(database: str = DB) -> str:
+    """uri(database), once a connection to it succeeds; else stop with what to do."""
+    import psycopg
+
+    url = uri(database)
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.OperationalError as e:
+        reason = str(e).strip().splitlines()[0].strip() if str(e).strip() else type(e).__name__
+        raise Exit(f"no database answers at 127.0.0.1:{PORT}/{database} ({reason}): start the server with `invoke up`")
+    return url
+
+
 def server_env() -> dict:
     """The environment the server starts with: its Python packages, and one thread per backend."""
     site = next(VENV.glob("lib/python3*/site-packages"), None)
@@ -173,8 +186,6 @@ def init_cluster(c) -> None:
             f"port = {PORT}\n"
             "listen_addresses = '127.0.0.1'\n"
             f"unix_socket_directories = '{RUN}'\n"
-            "shared_buffers = 512MB\n"
-            "maintenance_work_mem = 1GB\n"
         )
     ensure_settings()
 
@@ -183,7 +194,8 @@ def init_cluster(c) -> None:
 # (docker/pgfaces_preload.c, built by install-server.sh) starts Python in the postmaster, whose sitecustomize
 # preloads the models so every backend forks warm (first call in a new backend: no imports or model loading;
 # see pgfaces/warmup.py). An HNSW build of a million 128-d vectors fits in 2 GB; one parallel worker besides
-# the leader on 2 cores. hnsw.ef_search 100: recall@10 0.986 at 100k faces where pgvector's default 40 gives
+# the leader on 2 cores. shared_buffers: a quarter of the RAM (PostgreSQL's own advice), so that HNSW indexes of a
+# million faces (~800 MiB) are searched from shared memory, not the kernel's page cache. hnsw.ef_search 100: recall@10 0.986 at 100k faces where pgvector's default 40 gives
 # 0.925 (`invoke bench`, m 16 / ef_construction 64), for ~1 ms more per search.
 SPEED_SETTINGS = {
     "shared_preload_libraries": "'pgfaces_preload'",
@@ -193,20 +205,32 @@ SPEED_SETTINGS = {
 }
 
 
+# Values earlier versions wrote: replaced by the current ones; any other value was set by hand and is kept.
+EARLIER_DEFAULTS = {"shared_buffers": "512MB", "maintenance_work_mem": "1GB"}
+
+
+def shared_buffers() -> str:
+    with open("/proc/meminfo") as f:
+        total_kib = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:"))
+    return f"{min(8192, max(128, total_kib // 4 // 1024))}MB"
+
+
 def ensure_settings() -> None:
     conf_file = DATA / "postgresql.conf"
-    settings = dict(SPEED_SETTINGS)
+    settings = {**SPEED_SETTINGS, "shared_buffers": shared_buffers()}
     try:
         if not (pg_bin().parent / "lib" / "pgfaces_preload.so").exists():
             settings.pop("shared_preload_libraries")  # an old install: the server would not start with it
     except Exit:
         return
     text = conf_file.read_text()
-    present = {line.split("=", 1)[0].strip() for line in text.splitlines()
-               if "=" in line and not line.lstrip().startswith("#")}
+    present = {}  # the last value of each setting, as PostgreSQL reads it
+    for line in text.splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            present[key.strip()] = value.split("#", 1)[0].strip()
     missing = {k: v for k, v in settings.items() if k not in present}
-    overridden = {k: v for k, v in settings.items() if k in present and k == "maintenance_work_mem"
-                  and f"{k} = {v}" not in text}
+    overridden = {k: v for k, v in settings.items() if present.get(k) == EARLIER_DEFAULTS.get(k)}
     if missing or overridden:
         with open(conf_file, "a") as conf:
             conf.write("\n# pgfaces speed (see tasks.SPEED_SETTINGS)\n")
@@ -258,7 +282,7 @@ def run_migrations(database: str = DB, client_side: bool = False) -> list[str]:
     from pgfaces.migrate import MigrationError, migrate as apply
 
     try:
-        with psycopg.connect(uri(database)) as conn:
+        with psycopg.connect(live_uri(database)) as conn:
             return apply(conn, ROOT / "sql", client_side=client_side)
     except MigrationError as e:
         raise Exit(f"migrate: {e}")
@@ -318,7 +342,7 @@ def url(c):
 @task
 def psql(c):
     """Open psql on the database."""
-    os.execvp("psql", ["psql", uri()])
+    os.execvp("psql", ["psql", live_uri()])
 
 
 @task(help={"client_side": "install only what works without plpython3u (managed PostgreSQL services)",
@@ -340,7 +364,7 @@ def reset(c, yes=False):
         raise Exit("reset deletes every photo, face and person in the database: run `invoke reset --yes`")
     import psycopg
 
-    with psycopg.connect(uri("postgres"), autocommit=True) as conn:
+    with psycopg.connect(live_uri("postgres"), autocommit=True) as conn:
         echo(f"drop database {DB}")
         conn.execute(f'drop database if exists "{DB}" with (force)')
     ensure_database()
@@ -415,11 +439,11 @@ def load(c, path, also=None, workers=0, quiet=False, client_side=False):
         from pgfaces import client
 
         try:
-            report = client.load(uri(), list(paths), workers=workers or None, progress=not quiet)
+            report = client.load(live_uri(), list(paths), workers=workers or None, progress=not quiet)
         except RuntimeError as e:
             raise Exit(f"load: {e}")
     else:
-        report = load_photos(uri(), list(paths), workers=workers or None, progress=not quiet)
+        report = load_photos(live_uri(), list(paths), workers=workers or None, progress=not quiet)
     print(report.summary())
     if report.failed and not report.loaded and not report.skipped:
         raise Exit(code=1)
@@ -447,7 +471,7 @@ def search(c, image, n=10, since="", until="", near="", person="", profile="", h
         filters = s.Filters(since or None, until or None, s.parse_near(near) if near else None)
     except ValueError as e:
         raise Exit(str(e))
-    with psycopg.connect(uri(), autocommit=True) as conn:
+    with psycopg.connect(live_uri(), autocommit=True) as conn:
         conn.add_notice_handler(lambda d: print(f"NOTICE: {d.message_primary}", file=sys.stderr))
         embed = None
         if client_side:
