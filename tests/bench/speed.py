@@ -17,7 +17,8 @@ server (pgfaces_speed_<profile> for ingest, pgfaces_speed_search for search), ne
   10k, 100k and (with --faces 1000000) 1M faces. At each size: HNSW build time and size of the profile's index
   as pgfaces_ensure_profile_index makes it; find_faces_near p50/p95 and recall@10 against exact search
   (index scans off) for queries that are not in the table (perturbed real faces and fresh synthetic draws),
-  per hnsw.ef_search; find_photos_like and detect_and_embed p50/p95 of a ~1 MP reference, in one warm backend.
+  per hnsw.ef_search; find_photos_like, face_embedding (the reference part of it) and detect_and_embed p50/p95 of
+  a ~1 MP reference, in one warm backend.
 - Memory: VmRSS (anon/file/shmem) of a backend after its models loaded, and VmHWM after INSERTing a synthetic
   50-megapixel JPEG (8660x5774, with real faces pasted in).
 
@@ -468,7 +469,8 @@ def image_search(conn, profile: str, reference: bytes, runs: int = 15) -> dict:
             conn.execute(sql, (embedding, profile)).fetchall()
             times.append(time.perf_counter() - started)
         out[name] = {"p50_ms": pct(times, 0.5) * 1000, "p95_ms": pct(times, 0.95) * 1000}
-    out["overhead_p50_ms"] = out["find_photos_like"]["p50_ms"] - out["detect_and_embed"]["p50_ms"]
+    # find_photos_like embeds the reference's largest face (face_embedding); detect_and_embed does every face.
+    out["overhead_p50_ms"] = out["find_photos_like"]["p50_ms"] - out["face_embedding"]["p50_ms"]
     return out
 
 
@@ -551,8 +553,9 @@ def print_table(report: dict) -> None:
                       f"{r['p50_ms']:8.2f} {r['p95_ms']:6.2f} {r['recall_at_10']:6.3f}")
             im = lv["image_search"]
             p(f"  {lv['faces']:8} 1 MP reference: find_photos_like p50 {im['find_photos_like']['p50_ms']:.0f} ms "
-              f"(p95 {im['find_photos_like']['p95_ms']:.0f}), detect_and_embed p50 {im['detect_and_embed']['p50_ms']:.0f} ms,"
-              f" difference {im['overhead_p50_ms']:.1f} ms; find_photos_near p50 {im['find_photos_near']['p50_ms']:.1f} ms,"
+              f"(p95 {im['find_photos_like']['p95_ms']:.0f}), face_embedding (its reference's largest face) p50 "
+              f"{im['face_embedding']['p50_ms']:.0f} ms, difference {im['overhead_p50_ms']:.1f} ms; detect_and_embed "
+              f"(every face) p50 {im['detect_and_embed']['p50_ms']:.0f} ms; find_photos_near p50 {im['find_photos_near']['p50_ms']:.1f} ms,"
               f" find_faces_near p50 {im['find_faces_near']['p50_ms']:.1f} ms  [load {lv['load']}]")
 
 
