@@ -327,14 +327,22 @@ def freeze(value):
     return value
 
 
-def get_detector(name: str, params: dict | None = None) -> Detector:
-    """The detector `name` configured by `params`, built once per process."""
+def configured(kind: str, registry: dict, cache: dict, name: str, params: dict | None, build=None):
+    """registry[name] built with `params` once per process and kept in `cache` under (name, params).
+
+    `build(key, factory, params)` makes the instance (default: factory(params)).
+    """
     params = params or {}
     key = (name, freeze(params))
-    detector = _cache.get(key)
-    if detector is None:
-        factory = DETECTORS.get(name)
+    instance = cache.get(key)
+    if instance is None:
+        factory = registry.get(name)
         if factory is None:
-            raise ProfileError(f"unknown detector {name!r} (known: {', '.join(sorted(DETECTORS))})")
-        detector = _cache[key] = factory(params)
-    return detector
+            raise ProfileError(f"unknown {kind} {name!r} (known: {', '.join(sorted(registry))})")
+        instance = cache[key] = build(key, factory, params) if build else factory(params)
+    return instance
+
+
+def get_detector(name: str, params: dict | None = None) -> Detector:
+    """The detector `name` configured by `params`, built once per process."""
+    return configured("detector", DETECTORS, _cache, name, params)

@@ -1,10 +1,11 @@
-"""Face embedders behind one interface: embedder.embed(image_bgr, boxes) -> (n, dimensions) float32.
+"""Face embedders behind one interface: embedder.align(image_bgr, boxes), then embed_aligned(); embed() does both.
 
 Models load once per process: get_embedder caches instances by (name, params).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -13,8 +14,17 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .detectors import Box, _onnx_session, freeze, shared_model
-from .errors import ModelError, ProfileError
+from .detectors import Box, _onnx_session, configured, shared_model
+from .errors import ModelError
+
+
+@dataclasses.dataclass
+class Aligned:
+    """A detected face made ready for its embedder: whether it looks like a face, and what embedding it needs."""
+
+    box: Box
+    plausible: bool = True
+    prepared: object = None  # embedder-specific (dlib: the crop and its landmarks)
 
 
 class Embedder:
@@ -26,9 +36,13 @@ class Embedder:
     def __init__(self, params: dict):
         self.params = dict(params)
 
-    def plausible(self, image_bgr: np.ndarray, boxes: list[Box]) -> list[bool]:
-        """Which boxes look like real faces to this embedder. Default: all."""
-        return [True] * len(boxes)
+    def align(self, image_bgr: np.ndarray, boxes: list[Box]) -> list[Aligned]:
+        """Each box made ready for embedding, with whether it looks like a real face. Default: all, as they are."""
+        return [Aligned(box) for box in boxes]
+
+    def embed_aligned(self, image_bgr: np.ndarray, faces: list[Aligned]) -> np.ndarray:
+        """(len(faces), dimensions) float32 for faces from align(), so alignment is not done twice."""
+        return self.embed(image_bgr, [face.box for face in faces])
 
     def embed(self, image_bgr: np.ndarray, boxes: list[Box]) -> np.ndarray:
         raise NotImplementedError
@@ -107,27 +121,25 @@ class DlibEmbedder(Embedder):
                 local = local.scaled(factor)
             yield cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), local
 
-    def _shapes(self, image_bgr, boxes):
-        for crop, local in self._face_crops(image_bgr, boxes):
-            yield crop, local, self.shape_predictor(crop, _dlib_rect(local))
-
-    def plausible(self, image_bgr, boxes):
-        result = []
-        for _, local, shape in self._shapes(image_bgr, boxes):
+    def align(self, image_bgr, boxes):
+        faces = []
+        for box, (crop, local) in zip(boxes, self._face_crops(image_bgr, boxes)):
+            shape = self.shape_predictor(crop, _dlib_rect(local))
             points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-            result.append(landmarks_plausible(points, local))
-        return result
+            faces.append(Aligned(box, landmarks_plausible(points, local), (crop, shape)))
+        return faces
 
-    def embed(self, image_bgr, boxes):
-        if not boxes:
+    def embed_aligned(self, image_bgr, faces):
+        if not faces:
             return np.empty((0, self.dimensions), np.float32)
         # The aligned 150x150 chips that compute_face_descriptor(img, shapes) would cut, then one batched call.
-        chips = [
-            self.dlib.get_face_chip(crop, shape, size=150, padding=self.padding)
-            for crop, _, shape in self._shapes(image_bgr, boxes)
-        ]
+        chips = [self.dlib.get_face_chip(crop, shape, size=150, padding=self.padding)
+                 for crop, shape in (face.prepared for face in faces)]
         vectors = self.encoder.compute_face_descriptor(chips, self.num_jitters)
-        return np.array([np.array(v) for v in vectors], dtype=np.float32).reshape(len(boxes), self.dimensions)
+        return np.array([np.array(v) for v in vectors], dtype=np.float32).reshape(len(faces), self.dimensions)
+
+    def embed(self, image_bgr, boxes):
+        return self.embed_aligned(image_bgr, self.align(image_bgr, boxes))
 
 
 # CLIP's preprocessing (openai/clip-vit-base-patch32 preprocessor_config.json), for local models.
@@ -268,22 +280,19 @@ _failures: dict = {}
 
 def get_embedder(name: str, params: dict | None = None) -> Embedder:
     """The embedder `name` configured by `params`, built once per process."""
-    params = params or {}
-    key = (name, freeze(params))
-    embedder = _cache.get(key)
-    if embedder is None:
-        factory = EMBEDDERS.get(name)
-        if factory is None:
-            raise ProfileError(f"unknown embedder {name!r} (known: {', '.join(sorted(EMBEDDERS))})")
-        # A model that failed to load (a hub out of reach takes ~25 s of retries) fails fast for a while
-        # rather than making every row of a bulk INSERT wait again.
-        failed_at, error = _failures.get(key, (None, None))
-        if failed_at is not None and time.monotonic() - failed_at < RETRY_FAILED_LOAD_AFTER:
-            raise ModelError(f"{error} (cached failure; retried {RETRY_FAILED_LOAD_AFTER:.0f} s after the last try)")
-        try:
-            embedder = _cache[key] = factory(params)
-        except ModelError as exc:
-            _failures[key] = (time.monotonic(), exc)
-            raise
-        _failures.pop(key, None)
+    return configured("embedder", EMBEDDERS, _cache, name, params, _build_remembering_failure)
+
+
+def _build_remembering_failure(key: tuple, factory, params: dict) -> Embedder:
+    # A model that failed to load (a hub out of reach takes ~25 s of retries) fails fast for a while rather than
+    # making every row of a bulk INSERT wait again.
+    failed_at, error = _failures.get(key, (None, None))
+    if failed_at is not None and time.monotonic() - failed_at < RETRY_FAILED_LOAD_AFTER:
+        raise ModelError(f"{error} (cached failure; retried {RETRY_FAILED_LOAD_AFTER:.0f} s after the last try)")
+    try:
+        embedder = factory(params)
+    except ModelError as exc:
+        _failures[key] = (time.monotonic(), exc)
+        raise
+    _failures.pop(key, None)
     return embedder

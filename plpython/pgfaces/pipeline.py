@@ -116,30 +116,34 @@ def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[F
         imaging.read_header(data, limits)
         meta = read_metadata(data)
 
-    boxes = []
+    sides = [None]  # None: the detector's own max_side
     if largest_only and detector.max_side and detector.max_side > REFERENCE_MAX_SIDE:
         # A reference's largest face is big: a small copy finds it at a fraction of the cost.
-        boxes, small, scale = _detect(data, meta, detector, limits, REFERENCE_MAX_SIDE)
-    if not boxes:
-        boxes, small, scale = _detect(data, meta, detector, limits)
-    if not boxes:
-        return [], 0
-    if embedder.needs_full_resolution and scale != 1.0:
-        full = imaging.decode_upright(data, limits, reduce=1, orientation=meta.orientation)
-    else:
+        sides.insert(0, REFERENCE_MAX_SIDE)
+    full_resolution = None
+    for side in sides:
+        boxes, small, scale = _detect(data, meta, detector, limits, side)
+        if not boxes:
+            continue
         full = small
-    keep = embedder.plausible(full, boxes)
-    boxes = [b for b, ok in zip(boxes, keep) if ok]
-    boxes.sort(key=lambda b: b.area, reverse=True)
-    if len(boxes) > limits.max_faces:
-        raise LimitError(f"photo has {len(boxes)} faces, more than the limit of {limits.max_faces} faces")
-    found = len(boxes)
-    if largest_only:
-        boxes = boxes[:1]
-    if not boxes:
+        if embedder.needs_full_resolution and scale != 1.0:
+            if full_resolution is None:
+                full_resolution = imaging.decode_upright(data, limits, reduce=1, orientation=meta.orientation)
+            full = full_resolution
+        aligned = [face for face in embedder.align(full, boxes) if face.plausible]
+        if aligned:
+            break
+    else:
         return [], 0
-    embeddings = embedder.embed(full, boxes)
-    faces = [Face(b.x, b.y, b.w, b.h, b.score, embeddings[i], thumbnail(full, b)) for i, b in enumerate(boxes)]
+    aligned.sort(key=lambda face: face.box.area, reverse=True)
+    if len(aligned) > limits.max_faces:
+        raise LimitError(f"photo has {len(aligned)} faces, more than the limit of {limits.max_faces} faces")
+    found = len(aligned)
+    if largest_only:
+        aligned = aligned[:1]
+    embeddings = embedder.embed_aligned(full, aligned)
+    faces = [Face(a.box.x, a.box.y, a.box.w, a.box.h, a.box.score, embeddings[i], thumbnail(full, a.box))
+             for i, a in enumerate(aligned)]
     return faces, found
 
 

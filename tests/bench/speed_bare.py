@@ -104,8 +104,8 @@ def breakdown(profile: dict, files: list[str]) -> dict:
     patch(imaging, "decode_upright", "decode")
     patch(imaging, "shrink_to", "decode")
     patch(type(detector), "__call__", "detect")
-    patch(type(embedder), "plausible", "align_embed")
-    patch(type(embedder), "embed", "align_embed")
+    patch(type(embedder), "align", "align_embed")
+    patch(type(embedder), "embed_aligned", "align_embed")
     patch(pipeline, "thumbnail", "thumbnail")
     faces = 0
     started = time.perf_counter()

@@ -104,7 +104,7 @@ def test_reference_is_found_on_a_small_copy_first(faces_dir, monkeypatch):
     data = read(faces_dir, "party/references/obama.jpg")
     sides = []
     detect = pipeline._detect
-    monkeypatch.setattr(pipeline, "_detect", lambda *a: sides.append(a[4] if len(a) > 4 else None) or detect(*a))
+    monkeypatch.setattr(pipeline, "_detect", lambda *a: sides.append(a[4]) or detect(*a))
     reference, _ = pipeline.reference_face(data, profile)
     assert sides == [pipeline.REFERENCE_MAX_SIDE]
     full = pipeline.detect_and_embed(data, profile)[0]
@@ -120,9 +120,9 @@ def test_reference_falls_back_to_the_full_pass(faces_dir, monkeypatch):
     detect = pipeline._detect
 
     def small_pass_finds_nothing(*args):
-        sides.append(args[4] if len(args) > 4 else None)
+        sides.append(args[4])
         boxes, small, scale = detect(*args)
-        return ([] if len(args) > 4 else boxes), small, scale
+        return ([] if args[4] else boxes), small, scale
 
     monkeypatch.setattr(pipeline, "_detect", small_pass_finds_nothing)
     reference, found = pipeline.reference_face(data, profile)
