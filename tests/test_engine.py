@@ -93,3 +93,17 @@ def test_restart_keeps_data(db_url):
         subprocess.run([str(ROOT / "pgfaces"), verb], check=True, cwd=ROOT, capture_output=True)
     with psycopg.connect(db_url) as conn:
         assert conn.execute("select count(*) from people where name = 'survives a restart'").fetchone()[0] == 1
+
+
+def test_a_migrations_notice_reaches_the_user(make_database, tmp_path):
+    sql = tmp_path / "sql"
+    shutil.copytree(ROOT / "sql", sql)
+    url = make_database(migrated=False)
+    with psycopg.connect(url) as conn:
+        migrate(conn, sql, log=lambda *_: None)
+        (sql / "incremental" / "999-advice.sql").write_text(
+            "do $$ begin raise notice 'run select reprocess(''mtcnn'')'; end $$;")
+        said = []
+        migrate(conn, sql, log=said.append)
+        assert said == ["applying incremental/999-advice.sql",
+                        "incremental/999-advice.sql: run select reprocess('mtcnn')"]

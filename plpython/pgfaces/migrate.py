@@ -71,9 +71,17 @@ def migrate(conn, sql_dir: pathlib.Path | None = None, client_side: bool = False
                     )
                 continue
             log(f"applying {name}")
-            with conn.transaction():
-                conn.execute(text)
-                conn.execute(f"insert into {LEDGER} (name, checksum) values (%s, %s)", (name, checksum(text)))
+            # A migration's NOTICEs say what the user has to do next (e.g. reprocess stored photos).
+            def tell(diagnostic, name=name):
+                log(f"{name}: {diagnostic.message_primary}")
+
+            conn.add_notice_handler(tell)
+            try:
+                with conn.transaction():
+                    conn.execute(text)
+                    conn.execute(f"insert into {LEDGER} (name, checksum) values (%s, %s)", (name, checksum(text)))
+            finally:
+                conn.remove_notice_handler(tell)
             done.append(name)
         for path in _files(sql_dir / "idempotent", client_side):
             with conn.transaction():
