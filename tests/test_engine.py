@@ -35,9 +35,15 @@ def test_second_migrate_applies_nothing_and_keeps_data(db_url):
         assert conn.execute("select count(*) from people where name = 'ledger keeps me'").fetchone()[0] == 1
 
 
-def test_edited_applied_migration_is_refused(make_database, tmp_path):
-    sql = tmp_path / "sql"
-    shutil.copytree(ROOT / "sql", sql)
+@pytest.fixture
+def sql(tmp_path):
+    """A copy of sql/ that a test may add to or edit."""
+    copy = tmp_path / "sql"
+    shutil.copytree(ROOT / "sql", copy)
+    return copy
+
+
+def test_edited_applied_migration_is_refused(make_database, sql):
     url = make_database(migrated=False)
     with psycopg.connect(url) as conn:
         migrate(conn, sql, log=lambda *_: None)
@@ -47,9 +53,7 @@ def test_edited_applied_migration_is_refused(make_database, tmp_path):
             migrate(conn, sql, log=lambda *_: None)
 
 
-def test_new_incremental_file_runs_once(make_database, tmp_path):
-    sql = tmp_path / "sql"
-    shutil.copytree(ROOT / "sql", sql)
+def test_new_incremental_file_runs_once(make_database, sql):
     url = make_database(migrated=False)
     with psycopg.connect(url) as conn:
         migrate(conn, sql, log=lambda *_: None)
@@ -95,9 +99,7 @@ def test_restart_keeps_data(db_url):
         assert conn.execute("select count(*) from people where name = 'survives a restart'").fetchone()[0] == 1
 
 
-def test_a_migrations_notice_reaches_the_user(make_database, tmp_path):
-    sql = tmp_path / "sql"
-    shutil.copytree(ROOT / "sql", sql)
+def test_a_migrations_notice_reaches_the_user(make_database, sql):
     url = make_database(migrated=False)
     with psycopg.connect(url) as conn:
         migrate(conn, sql, log=lambda *_: None)
