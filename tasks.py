@@ -160,7 +160,10 @@ def init_cluster(c) -> None:
         raise Exit(f"data directory {HOME} is not writable by {getpass.getuser()}: set PGFACES_HOME to a writable path")
     HOME.chmod(0o755)
     if (DATA / "PG_VERSION").exists():
-        ensure_settings()
+        written = ensure_settings()
+        if written and server_running(c):
+            print(f"wrote {', '.join(f'{k} = {v}' for k, v in written.items())} to {DATA / 'postgresql.conf'}; the running"
+                  " server takes them at its next start: `invoke down && invoke up`", file=sys.stderr)
         return
     secret = secrets.token_urlsafe(24)
     PASSWORD_FILE.write_text(secret + "\n")
@@ -195,8 +198,9 @@ def init_cluster(c) -> None:
 # preloads the models so every backend forks warm (first call in a new backend: no imports or model loading;
 # see pgfaces/warmup.py). An HNSW build of a million 128-d vectors fits in 2 GB; one parallel worker besides
 # the leader on 2 cores. shared_buffers: a quarter of the RAM (PostgreSQL's own advice), so that HNSW indexes of a
-# million faces (~800 MiB) are searched from shared memory, not the kernel's page cache. hnsw.ef_search 100: recall@10 0.986 at 100k faces where pgvector's default 40 gives
-# 0.925 (`invoke bench`, m 16 / ef_construction 64), for ~1 ms more per search.
+# million faces (544 MiB) are searched from shared memory, not the kernel's page cache (with initdb's 128MB a
+# search at 1M faces took 4.4 ms instead of 2.5). hnsw.ef_search 100: recall@10 0.977 at 1M faces where pgvector's
+# default 40 gives 0.940 (`invoke bench --faces 1000000`, m 16 / ef_construction 64), for ~2 ms more per search.
 SPEED_SETTINGS = {
     "shared_preload_libraries": "'pgfaces_preload'",
     "hnsw.ef_search": "100",
@@ -205,8 +209,9 @@ SPEED_SETTINGS = {
 }
 
 
-# Values earlier versions wrote: replaced by the current ones; any other value was set by hand and is kept.
-EARLIER_DEFAULTS = {"shared_buffers": "512MB", "maintenance_work_mem": "1GB"}
+# Values initdb or earlier versions wrote: replaced by the current ones; any other value was set by hand and is
+# kept. initdb writes shared_buffers = 128MB uncommented, so a new cluster has it too.
+EARLIER_DEFAULTS = {"shared_buffers": {"128MB", "512MB"}, "maintenance_work_mem": {"1GB"}}
 
 
 def shared_buffers() -> str:
@@ -215,14 +220,15 @@ def shared_buffers() -> str:
     return f"{min(8192, max(128, total_kib // 4 // 1024))}MB"
 
 
-def ensure_settings() -> None:
+def ensure_settings() -> dict[str, str]:
+    """Appends the speed settings that postgresql.conf lacks or holds at an old default; returns what it wrote."""
     conf_file = DATA / "postgresql.conf"
     settings = {**SPEED_SETTINGS, "shared_buffers": shared_buffers()}
     try:
         if not (pg_bin().parent / "lib" / "pgfaces_preload.so").exists():
             settings.pop("shared_preload_libraries")  # an old install: the server would not start with it
     except Exit:
-        return
+        return {}
     text = conf_file.read_text()
     present = {}  # the last value of each setting, as PostgreSQL reads it
     for line in text.splitlines():
@@ -230,11 +236,13 @@ def ensure_settings() -> None:
             key, value = line.split("=", 1)
             present[key.strip()] = value.split("#", 1)[0].strip()
     missing = {k: v for k, v in settings.items() if k not in present}
-    overridden = {k: v for k, v in settings.items() if present.get(k) == EARLIER_DEFAULTS.get(k)}
-    if missing or overridden:
+    overridden = {k: v for k, v in settings.items() if present.get(k) in EARLIER_DEFAULTS.get(k, set()) and present[k] != v}
+    written = {**missing, **overridden}
+    if written:
         with open(conf_file, "a") as conf:
             conf.write("\n# pgfaces speed (see tasks.SPEED_SETTINGS)\n")
-            conf.writelines(f"{k} = {v}\n" for k, v in {**missing, **overridden}.items())
+            conf.writelines(f"{k} = {v}\n" for k, v in written.items())
+    return written
 
 
 def start(c) -> None:
@@ -556,16 +564,18 @@ def bench_quality(c, profile, parties_only=False, keep=False, resume=False):
 @task(iterable=["profile"],
       help={"faces": "largest search size: 10k, 100k and 1M faces up to it (default 100000)",
             "profile": "ingest profile to measure (repeatable; default mtcnn and hog; the first one is searched)",
-            "photos": "only the first N party photos (default all)",
+            "folder": "photos to ingest (default ../shared/faces/party/parties)",
+            "photos": "only the first N photos (default all)",
             "workers": "connections / processes of the parallel runs (default: the number of cores)",
             "queries": "vector queries per search size (default 200)",
             "ef_search": "hnsw.ef_search values, comma-separated (default 40,100)",
             "hnsw_grid": "also build these m:ef_construction indexes, e.g. 16:64,16:128,24:128",
-            "halfvec": "also measure a halfvec expression index",
+            "full_precision": "also measure a full-precision (vector) index with the shipped parameters",
+            "synthetic": "synthetic vectors: people (several faces per person, default) or strangers (one each)",
             "skip_ingest": "search only (needs an earlier run's pgfaces_speed_<profile> database)",
             "skip_search": "ingest only"})
-def bench(c, faces=100_000, profile=None, photos=0, workers=0, queries=200, ef_search="40,100", hnsw_grid="",
-          halfvec=False, skip_ingest=False, skip_search=False):
+def bench(c, faces=100_000, profile=None, folder="", photos=0, workers=0, queries=200, ef_search="40,100", hnsw_grid="",
+          full_precision=False, synthetic="people", skip_ingest=False, skip_search=False):
     """Measure ingest and search speed and backend memory (databases pgfaces_speed_*); prints a table."""
     sys.path.insert(0, str(ROOT))
     from tests.bench import speed
@@ -575,10 +585,14 @@ def bench(c, faces=100_000, profile=None, photos=0, workers=0, queries=200, ef_s
     else:
         up(c)
     argv = ["--admin-url", uri("postgres"), f"--server-python={VENV / 'bin' / 'python'}", f"--faces={faces}", f"--photos={photos}", f"--queries={queries}",
-            f"--ef-search={ef_search}", f"--hnsw-grid={hnsw_grid}"]
+            f"--ef-search={ef_search}", f"--hnsw-grid={hnsw_grid}", f"--synthetic={synthetic}"]
     argv += [f"--profile={p}" for p in (profile or [])]
+    if folder:
+        if not pathlib.Path(folder).is_dir():
+            raise Exit(f"no folder {folder}: give --folder a folder of photos")
+        argv.append(f"--folder={pathlib.Path(folder).resolve()}")
     argv += [f"--workers={workers}"] if workers else []
-    argv += ["--halfvec"] if halfvec else []
+    argv += ["--full-precision"] if full_precision else []
     argv += ["--skip-ingest"] if skip_ingest else []
     argv += ["--skip-search"] if skip_search else []
     speed.main(argv)

@@ -109,3 +109,23 @@ def test_a_migrations_notice_reaches_the_user(make_database, sql):
         migrate(conn, sql, log=said.append)
         assert said == ["applying incremental/999-advice.sql",
                         "incremental/999-advice.sql: run select reprocess('mtcnn')"]
+
+
+def test_a_full_precision_index_of_an_earlier_version_is_rebuilt_at_half_precision(make_database, sql):
+    url = make_database(migrated=False)
+    with psycopg.connect(url) as conn:
+        migrate(conn, sql, log=lambda *_: None)
+        conn.execute("drop index faces_hnsw_hog")
+        conn.execute("create index faces_hnsw_hog on faces using hnsw ((embedding::vector(128)) vector_l2_ops)"
+                     " with (m = 16, ef_construction = 64) where profile = 'hog'")
+        conn.commit()
+        said = []
+        migrate(conn, sql, log=said.append)
+        definition = conn.execute("select pg_get_indexdef('faces_hnsw_hog'::regclass)").fetchone()[0]
+        assert "::halfvec(128)) halfvec_l2_ops" in definition and "WHERE (profile = 'hog'::text)" in definition
+        assert [s for s in said if "rebuilding" in s] == [
+            "idempotent/001-profiles.sql: rebuilding index faces_hnsw_hog at half precision (halfvec); queries of your"
+            " own that order by embedding::vector(128) must now order by embedding::halfvec(128) to use it"]
+        said.clear()
+        migrate(conn, sql, log=said.append)
+        assert not [s for s in said if "rebuilding" in s]

@@ -84,8 +84,19 @@ def migrate(conn, sql_dir: pathlib.Path | None = None, client_side: bool = False
                 conn.remove_notice_handler(tell)
             done.append(name)
         for path in _files(sql_dir / "idempotent", client_side):
-            with conn.transaction():
-                conn.execute(path.read_text())
+            name = f"idempotent/{path.name}"
+            # These re-run every time, and PostgreSQL's own NOTICEs ("already exists, skipping") would repeat: only
+            # the ones pgfaces raises for the user (SQLSTATE class PF) are passed on.
+            def tell_ours(diagnostic, name=name):
+                if (diagnostic.sqlstate or "").startswith("PF"):
+                    log(f"{name}: {diagnostic.message_primary}")
+
+            conn.add_notice_handler(tell_ours)
+            try:
+                with conn.transaction():
+                    conn.execute(path.read_text())
+            finally:
+                conn.remove_notice_handler(tell_ours)
         return done
     finally:
         conn.execute("select pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))

@@ -90,7 +90,8 @@ def reference_embeddings(conn, image: bytes | None, person: str | None, profile:
 
 
 def filtered(conn, embedding: str, n: int, filters: Filters, profile: str | None) -> list[Match]:
-    """Nearest photos whose metadata pass the filters, searched through the profile's HNSW index."""
+    """Nearest photos whose metadata pass the filters, searched through the profile's HNSW index (half precision,
+    the index's expression), with exact distances."""
     name, dims, op = conn.execute(
         "select p.name, p.dimensions, pgfaces_operator(p) from pgfaces_profile(%s) p", (profile,)).fetchone()
     where, params = filters.where()
@@ -101,7 +102,7 @@ def filtered(conn, embedding: str, n: int, filters: Filters, profile: str | None
             f"""select f.photo_id, p.filename, f.id, (f.embedding::vector({dims}) {op} %(e)s::vector({dims}))::float8
                 from faces f join photos p on p.id = f.photo_id
                 where f.profile = %(profile)s and {where}
-                order by f.embedding::vector({dims}) {op} %(e)s::vector({dims})
+                order by f.embedding::halfvec({dims}) {op} %(e)s::halfvec({dims})
                 limit %(k)s""",
             {**params, "e": embedding, "profile": name, "k": k}).fetchall()
         if len({r[0] for r in rows}) >= n or len(rows) < k:

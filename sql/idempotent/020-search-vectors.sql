@@ -1,5 +1,6 @@
 -- Search by vector: plain SQL, present in both modes. Each query is built for one profile so that the
--- planner sees that profile's partial HNSW index (same cast, same predicate).
+-- planner sees that profile's partial HNSW index (same cast, same predicate). The index orders by the
+-- half-precision distance; the rows it returns are re-ranked by the exact one.
 
 create or replace function find_faces_near(embedding vector, n int default 10, profile text default null)
 returns table (face_id bigint, photo_id bigint, filename text, x int, y int, width int, height int, distance float8)
@@ -24,7 +25,7 @@ begin
                      (f.embedding::vector(%1$s) %2$s $1::vector(%1$s))::float8 as distance
               from faces f
               where f.profile = %3$L
-              order by f.embedding::vector(%1$s) %2$s $1::vector(%1$s)
+              order by f.embedding::halfvec(%1$s) %2$s $1::halfvec(%1$s)
               limit $2) f
         join photos ph on ph.id = f.photo_id
         order by f.distance, f.id

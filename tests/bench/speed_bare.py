@@ -30,16 +30,23 @@ def _init(profile: dict, warm_file: str) -> None:
     import cv2
 
     cv2.setNumThreads(1)
-    from pgfaces import pipeline
-
     _profile = profile
-    pipeline.analyse(pathlib.Path(warm_file).read_bytes(), profile)
+    _analyse(warm_file, profile)
 
 
-def _one(path: str) -> int:
+def _analyse(path: str, profile: dict) -> int | None:
+    """Faces found, or None for a file the server would refuse (it refuses the row and goes on, as here)."""
     from pgfaces import pipeline
+    from pgfaces.errors import ImageError, LimitError
 
-    return len(pipeline.analyse(pathlib.Path(path).read_bytes(), _profile).faces)
+    try:
+        return len(pipeline.analyse(pathlib.Path(path).read_bytes(), profile).faces)
+    except (ImageError, LimitError):
+        return None
+
+
+def _one(path: str) -> int | None:
+    return _analyse(path, _profile)
 
 
 def throughput(profile: dict, processes: int, files: list[str]) -> dict:
@@ -48,10 +55,11 @@ def throughput(profile: dict, processes: int, files: list[str]) -> dict:
         # Make sure every worker has run its initializer (models loaded) before timing.
         pool.map(time.sleep, [0.2] * processes, chunksize=1)
         started = time.perf_counter()
-        faces = sum(pool.imap_unordered(_one, files, chunksize=1))
+        found = [n for n in pool.imap_unordered(_one, files, chunksize=1) if n is not None]
         seconds = time.perf_counter() - started
-    return {"processes": processes, "photos": len(files), "faces": faces, "seconds": seconds,
-            "photos_per_s": len(files) / seconds, "faces_per_s": faces / seconds}
+    faces = sum(found)
+    return {"processes": processes, "photos": len(found), "refused": len(files) - len(found), "faces": faces,
+            "seconds": seconds, "photos_per_s": len(found) / seconds, "faces_per_s": faces / seconds}
 
 
 class _Clock:
@@ -90,7 +98,7 @@ def breakdown(profile: dict, files: list[str]) -> dict:
     detector = detectors.get_detector(profile["detector"], profile.get("detector_params") or {})
     embedder = embedders.get_embedder(profile["embedder"], profile.get("embedder_params") or {})
     models = time.perf_counter() - started
-    pipeline.analyse(pathlib.Path(files[0]).read_bytes(), profile)  # warm
+    _analyse(files[0], profile)  # warm
 
     clock = _Clock()
     originals = []
@@ -111,7 +119,7 @@ def breakdown(profile: dict, files: list[str]) -> dict:
     started = time.perf_counter()
     try:
         for path in files:
-            faces += len(pipeline.analyse(pathlib.Path(path).read_bytes(), profile).faces)
+            faces += _analyse(path, profile) or 0
     finally:
         for owner, attr, fn in reversed(originals):
             setattr(owner, attr, fn)
