@@ -214,10 +214,22 @@ SPEED_SETTINGS = {
 EARLIER_DEFAULTS = {"shared_buffers": {"128MB", "512MB"}, "maintenance_work_mem": {"1GB"}}
 
 
-def shared_buffers() -> str:
+def memory_bytes() -> int:
+    """The machine's RAM, or the container's memory limit where that is lower (cgroup v2, then v1)."""
     with open("/proc/meminfo") as f:
-        total_kib = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:"))
-    return f"{min(8192, max(128, total_kib // 4 // 1024))}MB"
+        total = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:")) * 1024
+    for limit in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = pathlib.Path(limit).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def shared_buffers() -> str:
+    return f"{min(8192, max(128, memory_bytes() // 4 // 2**20))}MB"
 
 
 def ensure_settings() -> dict[str, str]:
