@@ -12,6 +12,7 @@ installs on managed services that offer pgvector but no untrusted languages; fil
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import pathlib
 import sys
@@ -39,6 +40,20 @@ def checksum(text: str) -> str:
 def _files(directory: pathlib.Path, client_side: bool) -> list[pathlib.Path]:
     skip = PLPYTHON_MARK if client_side else CLIENT_SIDE_MARK
     return [f for f in sorted(directory.glob("*.sql")) if not f.read_text().startswith(skip)]
+
+
+@contextlib.contextmanager
+def _notices_to(log, conn, name: str, ours_only: bool):
+    """Passes the NOTICEs raised while `name` runs to `log`; with ours_only, only pgfaces' own (SQLSTATE class PF)."""
+    def tell(diagnostic):
+        if not ours_only or (diagnostic.sqlstate or "").startswith("PF"):
+            log(f"{name}: {diagnostic.message_primary}")
+
+    conn.add_notice_handler(tell)
+    try:
+        yield
+    finally:
+        conn.remove_notice_handler(tell)
 
 
 def migrate(conn, sql_dir: pathlib.Path | None = None, client_side: bool = False, log=print) -> list[str]:
@@ -72,31 +87,14 @@ def migrate(conn, sql_dir: pathlib.Path | None = None, client_side: bool = False
                 continue
             log(f"applying {name}")
             # A migration's NOTICEs say what the user has to do next (e.g. reprocess stored photos).
-            def tell(diagnostic, name=name):
-                log(f"{name}: {diagnostic.message_primary}")
-
-            conn.add_notice_handler(tell)
-            try:
-                with conn.transaction():
-                    conn.execute(text)
-                    conn.execute(f"insert into {LEDGER} (name, checksum) values (%s, %s)", (name, checksum(text)))
-            finally:
-                conn.remove_notice_handler(tell)
+            with _notices_to(log, conn, name, ours_only=False), conn.transaction():
+                conn.execute(text)
+                conn.execute(f"insert into {LEDGER} (name, checksum) values (%s, %s)", (name, checksum(text)))
             done.append(name)
         for path in _files(sql_dir / "idempotent", client_side):
-            name = f"idempotent/{path.name}"
-            # These re-run every time, and PostgreSQL's own NOTICEs ("already exists, skipping") would repeat: only
-            # the ones pgfaces raises for the user (SQLSTATE class PF) are passed on.
-            def tell_ours(diagnostic, name=name):
-                if (diagnostic.sqlstate or "").startswith("PF"):
-                    log(f"{name}: {diagnostic.message_primary}")
-
-            conn.add_notice_handler(tell_ours)
-            try:
-                with conn.transaction():
-                    conn.execute(path.read_text())
-            finally:
-                conn.remove_notice_handler(tell_ours)
+            # These re-run every time, and PostgreSQL's own NOTICEs ("already exists, skipping") would repeat.
+            with _notices_to(log, conn, f"idempotent/{path.name}", ours_only=True), conn.transaction():
+                conn.execute(path.read_text())
         return done
     finally:
         conn.execute("select pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))

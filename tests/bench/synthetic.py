@@ -3,7 +3,7 @@
 Two models (`invoke bench --synthetic people|strangers`):
 
 - people (default): a photo library. Each synthetic person has a centre, and the person's faces scatter around
-  it with the within-person covariance measured on the labelled real faces; centres scatter with the
+  it with the within-person covariance measured on real faces grouped by person; centres scatter with the
   between-person covariance (all real faces' covariance minus the within-person part). Faces per person are
   geometric with mean `mean_faces`, so most people appear a few times and a few appear often. A query is a new
   face of a person already in the library: what `find_photos_like` is asked in practice.
@@ -87,7 +87,11 @@ class People:
     def describe(self) -> dict:
         people = sum(len(c) for c in self.centres)
         return {"model": self.name, "mean_faces_per_person": self.mean_faces, "people": people,
-                "fitted_on": f"{self.labelled_faces} labelled faces of {self.labelled_people} people"}
+                "fitted_on": f"{self.labelled_faces} faces of {self.labelled_people} people"}
+
+    def new_centres(self, people: int) -> np.ndarray:
+        z = self.rng.standard_normal((people, len(self.mean)), dtype=np.float32)
+        return (self.mean + z @ self.between_chol.T).astype(np.float32)
 
     def faces_around(self, centres: np.ndarray) -> np.ndarray:
         z = self.rng.standard_normal(centres.shape, dtype=np.float32)
@@ -101,16 +105,14 @@ class People:
         people = int(np.searchsorted(np.cumsum(counts), n)) + 1
         counts = counts[:people]
         counts[-1] -= counts.sum() - n
-        z = self.rng.standard_normal((people, len(self.mean)), dtype=np.float32)
-        centres = (self.mean + z @ self.between_chol.T).astype(np.float32)
+        centres = self.new_centres(people)
         self.centres.append(centres)
         faces = self.faces_around(np.repeat(centres, counts, axis=0))
         return faces[self.rng.permutation(n)]
 
     def sample(self, people: int = 40, faces: int = 8) -> tuple[np.ndarray, np.ndarray]:
         """Faces of fresh people with their labels, for comparing synthetic distances with real ones."""
-        centres = self.mean + self.rng.standard_normal((people, len(self.mean)), dtype=np.float32) @ self.between_chol.T
-        return self.faces_around(np.repeat(centres, faces, axis=0)), np.repeat(np.arange(people), faces)
+        return self.faces_around(np.repeat(self.new_centres(people), faces, axis=0)), np.repeat(np.arange(people), faces)
 
     def queries(self, n: int) -> np.ndarray:
         """New faces (not stored) of people picked at random among those drawn so far, one pick per person."""
