@@ -362,8 +362,9 @@ def synthetic_model(url: str, profile: str, model: str, real, photo_ids) -> tupl
     labels = label_real_faces(url, profile, real, photo_ids)
     try:
         model_ = synthetic.People(real, labels)
-    except ValueError as e:
-        raise SystemExit(f"search: {e} among the ingested photos; use --synthetic strangers") from e
+    except ValueError as e:  # too few photos show anyone twice: the ingest figures still stand
+        log(f"search: {e} among the ingested photos; drawing strangers instead")
+        return synthetic.Strangers(real), {"model": "strangers", "why": str(e)}
     sample, sample_labels = model_.sample()
     fit = {"real": synthetic.distances_summary(real, labels), "synthetic": synthetic.distances_summary(sample, sample_labels)}
     log(f"search: people model fitted on {int((labels >= 0).sum())} faces of {len(set(labels) - {-1})} people; mean distance same person /"
@@ -576,6 +577,8 @@ def print_table(report: dict) -> None:
                 else "synthetic strangers")
         p(f"\nSearch, profile {s['profile']} ({s['real_faces']} real faces + {kind}; {s['queries']} queries):")
         fit = s.get("synthetic_fit", {})
+        if "why" in fit:
+            p(f"  strangers, not people: {fit['why']}")
         if "real" in fit:
             p(f"  mean distance, same person / different people: real {fit['real']['same_person']:.3f} /"
               f" {fit['real']['different_people']:.3f}, synthetic {fit['synthetic']['same_person']:.3f} /"
