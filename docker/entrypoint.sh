@@ -72,13 +72,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     rm -f "$pwfile"
     cat >> "$PGDATA/postgresql.conf" <<'EOF'
 
-# --- pgfaces image ---
+# --- pgfaces image (the server settings themselves come from pgfaces.serverconf, below) ---
 listen_addresses = '*'
 password_encryption = 'scram-sha-256'
-# Python and the face models loaded once in the postmaster; backends fork warm (see plpython/pgfaces/warmup.py).
-shared_preload_libraries = 'pgfaces_preload'
-# recall@10 0.99 at 100k faces where pgvector's default of 40 gives 0.93 (invoke bench)
-hnsw.ef_search = 100
 EOF
     cat >> "$PGDATA/pg_hba.conf" <<'EOF'
 
@@ -88,6 +84,9 @@ host    all             all             ::/0                    scram-sha-256
 EOF
 fi
 unset POSTGRES_PASSWORD
+# The settings a native `invoke up` writes too (preload library, shared_buffers for this container's memory, ...).
+"$venv/bin/python" -m pgfaces.serverconf "$PGDATA/postgresql.conf" \
+    || die "cannot write the server settings into $PGDATA/postgresql.conf"
 
 # Migrate with the server reachable on the unix socket only.
 log "starting PostgreSQL on the unix socket to migrate"

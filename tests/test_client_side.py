@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from pgfaces import client, loader
+from pgfaces.client import pool
 from pgfaces.migrate import migrate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -183,13 +184,13 @@ def test_client_load_refuses_a_database_whose_trigger_analyses(loaded, photo_pat
 def _crash_on_request(filename, profile_dicts, lim):
     if pathlib.Path(filename).stem == "crash":
         os._exit(3)  # what a segfault in a native decoder looks like to the pool
-    return client._Analysed(filename, error=f"{filename}: analysed")
+    return pool.Analysed(filename, error=f"{filename}: analysed")
 
 
 def test_a_crashing_worker_fails_only_its_file(monkeypatch, tmp_path):
-    monkeypatch.setattr(client, "_analyse_file", _crash_on_request)
+    monkeypatch.setattr(pool, "analyse_file", _crash_on_request)
     files = [tmp_path / f"{name}.jpg" for name in ("a", "b", "crash", "c", "d", "e")]
-    results = {r.filename: r.error for r in client._analyse_all(files, [], None, workers=2)}
+    results = {r.filename: r.error for r in pool.analyse_all(files, [], None, workers=2)}
     assert set(results) == {str(f) for f in files}
     assert "died" in results[str(tmp_path / "crash.jpg")]
     assert all(results[str(f)].endswith("analysed") for f in files if f.stem != "crash"), results

@@ -58,7 +58,7 @@ def test_insert_writes_one_row_per_face(db, loaded, shared_faces):
     _, ids = loaded
     photo = ids["party/real/face_recognition__examples__biden.jpg"]
     rows = db.execute(
-        "select face_key, x, y, width, height, vector_dims(embedding), profile, substring(thumbnail from 1 for 2),"
+        "select faces.face_key, x, y, width, height, vector_dims(embedding), profile, substring(thumbnail from 1 for 2),"
         " score from faces where photo_id = %s", (photo,)).fetchall()
     assert len(rows) == 1
     key, x, y, w, h, dims, profile, jpeg_magic, score = rows[0]

@@ -43,8 +43,8 @@ def tagged(make_database, shared_faces):
                                 f"2023-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
                                 38.7 + rng.uniform(-0.2, 0.2) if lisbon else 51.5, -9.1 if lisbon else -0.1,
                                 rng.choice(CAMERAS)))
-        conn.execute("""insert into faces (photo_id, profile, face_key, x, y, width, height, embedding)
-                        select p.id, 'mtcnn', p.filename, 0, 0, 1, 1,
+        conn.execute("""insert into faces (photo_id, profile, x, y, width, height, embedding)
+                        select p.id, 'mtcnn', 0, 0, 1, 1,
                                (select array_agg(random() - 0.5) from generate_series(1, 128) where p.id > 0)::vector
                         from photos p where p.filename like 'synthetic-%'""")
         conn.execute("reset session_replication_role")

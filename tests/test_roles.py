@@ -80,8 +80,8 @@ DENIED_TO_BOTH = {
     "update profiles": "update profiles set match_threshold = 0.1",
     "insert profiles": "insert into profiles (name, detector, embedder, dimensions) values ('evil', 'hog', 'dlib', 128)",
     "delete profiles": "delete from profiles",
-    "insert faces": "insert into faces (photo_id, profile, face_key, x, y, width, height, embedding)"
-                    " select id, 'hog', 'k', 0, 0, 1, 1, '[1,2]' from photos limit 1",
+    "insert faces": "insert into faces (photo_id, profile, x, y, width, height, embedding)"
+                    " select id, 'hog', 0, 0, 1, 1, '[1,2]' from photos limit 1",
     "update faces": "update faces set x = 0",
     "delete faces": "delete from faces",
     "update photos": "update photos set filename = 'x'",

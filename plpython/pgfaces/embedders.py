@@ -1,21 +1,19 @@
-"""Face embedders behind one interface: embedder.align(image_bgr, boxes), then embed_aligned(); embed() does both.
+"""Face embedders behind one interface: embedder.align(image_bgr, boxes), then embed_aligned(image_bgr, aligned).
 
-Models load once per process: get_embedder caches instances by (name, params).
+One small class per model over the `Embedder` base (CLIP lives in pgfaces.clip); `get_embedder` builds each
+(name, params) once per process (pgfaces.models.Registry), and the model files are shared through pgfaces.models.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
-from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
 
-from .detectors import Box, _onnx_session, configured, shared_model
-from .errors import ModelError
+from . import models
+from .boxes import Box
 
 
 @dataclasses.dataclass
@@ -30,7 +28,7 @@ class Aligned:
 class Embedder:
     name = "?"
     dimensions = 0
-    # Whether embed() wants the full-resolution picture (else a detection-sized copy will do).
+    # Whether embedding wants the full-resolution picture (else a detection-sized copy will do).
     needs_full_resolution = True
 
     def __init__(self, params: dict):
@@ -42,10 +40,11 @@ class Embedder:
 
     def embed_aligned(self, image_bgr: np.ndarray, faces: list[Aligned]) -> np.ndarray:
         """(len(faces), dimensions) float32 for faces from align(), so alignment is not done twice."""
-        return self.embed(image_bgr, [face.box for face in faces])
+        raise NotImplementedError
 
     def embed(self, image_bgr: np.ndarray, boxes: list[Box]) -> np.ndarray:
-        raise NotImplementedError
+        """(len(boxes), dimensions) float32: align and embed in one call, implausible faces included."""
+        return self.embed_aligned(image_bgr, self.align(image_bgr, boxes))
 
 
 def _dlib_rect(box: Box):
@@ -91,13 +90,13 @@ class DlibEmbedder(Embedder):
     def __init__(self, params: dict):
         super().__init__(params)
         import dlib
-        import face_recognition_models as models
+        import face_recognition_models
 
         self.dlib = dlib
-        shape_file = models.pose_predictor_five_point_model_location()
-        encoder_file = models.face_recognition_model_location()
-        self.shape_predictor = shared_model(("dlib-shape", shape_file), lambda: dlib.shape_predictor(shape_file))
-        self.encoder = shared_model(("dlib-resnet", encoder_file), lambda: dlib.face_recognition_model_v1(encoder_file))
+        shape_file = face_recognition_models.pose_predictor_five_point_model_location()
+        encoder_file = face_recognition_models.face_recognition_model_location()
+        self.shape_predictor = models.shared(("dlib-shape", shape_file), lambda: dlib.shape_predictor(shape_file))
+        self.encoder = models.shared(("dlib-resnet", encoder_file), lambda: dlib.face_recognition_model_v1(encoder_file))
         self.num_jitters = int(params.get("num_jitters", 0))
         self.padding = float(params.get("padding", 0.25))
 
@@ -138,161 +137,21 @@ class DlibEmbedder(Embedder):
         vectors = self.encoder.compute_face_descriptor(chips, self.num_jitters)
         return np.array([np.array(v) for v in vectors], dtype=np.float32).reshape(len(faces), self.dimensions)
 
-    def embed(self, image_bgr, boxes):
-        return self.embed_aligned(image_bgr, self.align(image_bgr, boxes))
 
+def _clip(params: dict) -> Embedder:
+    from .clip import ClipEmbedder  # imports onnxruntime (and transformers for the hub): only when asked for
 
-# CLIP's preprocessing (openai/clip-vit-base-patch32 preprocessor_config.json), for local models.
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-CLIP_SIZE = 224
-IMGBEDDINGS_REPO = "minimaxir/imgbeddings"
-
-
-def _find_onnx(model_path: str) -> tuple[Path, Path | None]:
-    """(the .onnx file, the directory that may hold preprocessor_config.json)."""
-    path = Path(model_path)
-    if path.is_file():
-        return path, path.parent
-    if path.is_dir():
-        candidates = sorted(path.glob("*.onnx"))
-        if len(candidates) == 1:
-            return candidates[0], path
-        if not candidates:
-            raise ModelError(f"no .onnx file in the CLIP model directory {path}")
-        raise ModelError(f"several .onnx files in {path}; set model_path to one of {[c.name for c in candidates]}")
-    raise ModelError(f"CLIP model_path does not exist: {path}")
-
-
-class ClipEmbedder(Embedder):
-    """imgbeddings' CLIP vision ONNX model (768-d), the talk's whole-picture embedder applied to face crops.
-
-    Without model_path it does what imgbeddings does: fetch patch{N}_v{V}.onnx and the CLIP processor from the
-    Hugging Face hub. A database server usually cannot reach the hub, so model_path (a local .onnx file or a
-    directory holding one) is the normal setup; preprocessing is then done here (square pad, resize to 224,
-    CLIP mean/std), from the directory's preprocessor_config.json when present.
-    """
-
-    name = "clip"
-    needs_full_resolution = True  # crops come from the full picture; a detection copy would blur small faces
-
-    def __init__(self, params: dict):
-        super().__init__(params)
-        self.patch_size = int(params.get("patch_size", 32))
-        self.version = int(params.get("version", 1))
-        self.margin = float(params.get("margin", 0.2))
-        model_path = params.get("model_path")
-        self.mean, self.std, self.size = CLIP_MEAN, CLIP_STD, CLIP_SIZE
-        if model_path:
-            onnx_file, directory = _find_onnx(str(model_path))
-            self._read_preprocessor_config(directory)
-            self.processor = None
-        else:
-            onnx_file, self.processor = self._from_hub()
-        self.session = _onnx_session(Path(onnx_file))
-        inputs = {i.name for i in self.session.get_inputs()}
-        outputs = {o.name: o.shape for o in self.session.get_outputs()}
-        if "pixel_values" not in inputs or "embeddings" not in outputs:
-            raise ModelError(
-                f"{onnx_file} is not an imgbeddings model: it needs input 'pixel_values' and output 'embeddings' "
-                f"(it has inputs {sorted(inputs)}, outputs {sorted(outputs)})"
-            )
-        declared = outputs["embeddings"][-1]
-        self.dimensions = declared if isinstance(declared, int) else int(params.get("dimensions", 768))
-
-    def _read_preprocessor_config(self, directory: Path | None) -> None:
-        config_file = directory / "preprocessor_config.json" if directory else None
-        if config_file is None or not config_file.is_file():
-            return
-        config = json.loads(config_file.read_text())
-        self.mean = tuple(config.get("image_mean", self.mean))
-        self.std = tuple(config.get("image_std", self.std))
-        size = config.get("size", self.size)
-        self.size = int(size.get("shortest_edge", CLIP_SIZE) if isinstance(size, dict) else size)
-
-    def _from_hub(self):
-        """imgbeddings' own loading: the ONNX file from its hub repo and the CLIP processor from OpenAI's."""
-        filename = f"patch{self.patch_size}_v{self.version}.onnx"
-        try:
-            from huggingface_hub import hf_hub_download
-            from transformers import CLIPProcessor
-
-            onnx_file = hf_hub_download(repo_id=IMGBEDDINGS_REPO, filename=filename)
-            processor = CLIPProcessor.from_pretrained(f"openai/clip-vit-base-patch{self.patch_size}")
-        except (OSError, ImportError, ValueError) as exc:
-            # huggingface_hub's offline / connection / not-found errors all derive from OSError or ValueError.
-            raise ModelError(
-                f"cannot get the CLIP model {IMGBEDDINGS_REPO}/{filename} from the Hugging Face hub "
-                f"(no hub is reachable from here: {type(exc).__name__}). Put the .onnx file on the server and set "
-                f"the profile's embedder_params.model_path to it (or to its directory)"
-            ) from exc
-        # imgbeddings: "for embeddings consistency, do not center crop"
-        processor.image_processor.do_center_crop = False
-        return onnx_file, processor
-
-    def _crop(self, image_bgr: np.ndarray, box: Box) -> np.ndarray:
-        height, width = image_bgr.shape[:2]
-        mx, my = int(box.w * self.margin), int(box.h * self.margin)
-        x0, y0 = max(0, box.x - mx), max(0, box.y - my)
-        x1, y1 = min(width, box.x + box.w + mx), min(height, box.y + box.h + my)
-        return cv2.cvtColor(image_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2RGB)
-
-    def _square_pad(self, rgb: np.ndarray) -> np.ndarray:
-        # imgbeddings pads to a square with black before CLIP's resize, so faces are not stretched.
-        h, w = rgb.shape[:2]
-        side = max(h, w)
-        out = np.zeros((side, side, 3), np.uint8)
-        out[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = rgb
-        return out
-
-    def pixel_values(self, crops_rgb: list[np.ndarray]) -> np.ndarray:
-        squares = [self._square_pad(c) for c in crops_rgb]
-        if self.processor is not None:
-            from PIL import Image
-
-            images = [Image.fromarray(s) for s in squares]
-            return self.processor(images=images, return_tensors="np")["pixel_values"].astype(np.float32)
-        batch = np.stack([
-            cv2.resize(s, (self.size, self.size), interpolation=cv2.INTER_CUBIC) for s in squares
-        ]).astype(np.float32) / 255.0
-        batch = (batch - np.array(self.mean, np.float32)) / np.array(self.std, np.float32)
-        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
-
-    def embed(self, image_bgr, boxes):
-        if not boxes:
-            return np.empty((0, self.dimensions), np.float32)
-        pixels = self.pixel_values([self._crop(image_bgr, b) for b in boxes])
-        (embeddings,) = self.session.run(["embeddings"], {"pixel_values": pixels})
-        return np.asarray(embeddings, dtype=np.float32).reshape(len(boxes), -1)
+    return ClipEmbedder(params)
 
 
 EMBEDDERS: dict[str, Callable[[dict], Embedder]] = {
     "dlib": DlibEmbedder,
-    "clip": ClipEmbedder,
+    "clip": _clip,
 }
 
-_cache: dict[tuple, Embedder] = {}
-
-
-RETRY_FAILED_LOAD_AFTER = 300.0
-_failures: dict = {}
+_registry = models.Registry("embedder", EMBEDDERS)
 
 
 def get_embedder(name: str, params: dict | None = None) -> Embedder:
     """The embedder `name` configured by `params`, built once per process."""
-    return configured("embedder", EMBEDDERS, _cache, name, params, _build_remembering_failure)
-
-
-def _build_remembering_failure(key: tuple, factory, params: dict) -> Embedder:
-    # A model that failed to load (a hub out of reach takes ~25 s of retries) fails fast for a while rather than
-    # making every row of a bulk INSERT wait again.
-    failed_at, error = _failures.get(key, (None, None))
-    if failed_at is not None and time.monotonic() - failed_at < RETRY_FAILED_LOAD_AFTER:
-        raise ModelError(f"{error} (cached failure; retried {RETRY_FAILED_LOAD_AFTER:.0f} s after the last try)")
-    try:
-        embedder = factory(params)
-    except ModelError as exc:
-        _failures[key] = (time.monotonic(), exc)
-        raise
-    _failures.pop(key, None)
-    return embedder
+    return _registry.get(name, params)

@@ -1,8 +1,13 @@
-"""Errors the pipeline raises on purpose. Their text reaches the user as the SQL error message."""
+"""Errors raised on purpose, and the SQLSTATE each one reaches the user with. Their text is the SQL error message.
+
+A message about a photo starts with the photo's name: `with_subject` is the one place that adds it.
+"""
 
 
 class PgfacesError(Exception):
     """Base class: a problem with the input or the setup that the user can act on."""
+
+    sqlstate = "22000"  # data_exception
 
 
 class ImageError(PgfacesError):
@@ -13,9 +18,33 @@ class LimitError(PgfacesError):
     """The input is readable but exceeds a configured limit (bytes, pixels, faces)."""
 
 
+class NoFaceError(PgfacesError, ValueError):
+    """A search reference in which no face was found."""
+
+
 class ModelError(PgfacesError):
     """A model cannot be loaded or run (missing file, no network for a hub model)."""
+
+    sqlstate = "58000"  # system_error: the server's setup, not the user's input
 
 
 class ProfileError(PgfacesError):
     """A profile names an unknown detector or embedder, or has bad parameters."""
+
+    sqlstate = "22023"  # invalid_parameter_value
+
+
+class SettingError(PgfacesError):
+    """A pgfaces.* setting holds a value that is not allowed."""
+
+    sqlstate = "22023"
+
+
+def with_subject(subject: str, error: PgfacesError) -> PgfacesError:
+    """The same error, its message prefixed with what it is about ("party.jpg: ..."), once."""
+    message = str(error)
+    if message.startswith(f"{subject}: "):
+        return error
+    renamed = type(error)(f"{subject}: {message}")
+    renamed.__cause__ = error
+    return renamed

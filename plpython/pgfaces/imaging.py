@@ -9,12 +9,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageError, LimitError
-from .metadata import read_metadata, read_orientation  # noqa: F401  (read_metadata is part of this API)
-from .model import Limits
-
-# We check the pixel count ourselves (read_header, against Limits.max_pixels) before decoding. Pillow's own
-# guard would raise its own error at an unrelated threshold, and its check happens in Image.open too.
-Image.MAX_IMAGE_PIXELS = None
+from .metadata import read_orientation
+from .records import Limits
 
 REDUCE_FACTORS = (1, 2, 4, 8)
 

@@ -100,7 +100,7 @@ def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool 
     with psycopg.connect(dsn) as conn:
         todo = skip_known(conn, files, report)
 
-    bar = _progress(len(todo), progress)
+    bar = Progress(len(todo), progress)
     lock = threading.Lock()
     connections: queue.Queue = queue.Queue()
 
@@ -149,7 +149,7 @@ def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool 
     return report
 
 
-class _progress:
+class Progress:
     """A one-line progress bar on stderr: photos, photos/s, faces found, failures."""
 
     def __init__(self, total: int, enabled: bool):

@@ -10,11 +10,13 @@ import math
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from .errors import ImageError
-from .model import PhotoMeta
+from .records import PhotoMeta
 
 log = logging.getLogger(__name__)
 
-Image.MAX_IMAGE_PIXELS = None  # limits are checked by imaging.read_header, not by Pillow
+# We check the pixel count ourselves (imaging.read_header, against Limits.max_pixels) before decoding. Pillow's own
+# guard would raise its own error at an unrelated threshold, and its check happens in Image.open too.
+Image.MAX_IMAGE_PIXELS = None
 
 MAX_STRING = 256  # characters kept of any EXIF string
 MAX_BLOB = 64  # bytes values longer than this that are not text are dropped

@@ -1,4 +1,7 @@
-"""Bytes in, faces out: header and limits, metadata, reduced decode for detection, full decode for embedding."""
+"""One image and one profile in, faces out: reduced decode for detection, full decode for embedding.
+
+pgfaces.analysis builds on this: a photo's row and faces for every ingest profile, and a search reference.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,12 @@ import cv2
 import numpy as np
 
 from . import imaging
-from .detectors import Box, get_detector
+from .boxes import Box
+from .detectors import get_detector
 from .embedders import get_embedder
-from .errors import LimitError, PgfacesError, ProfileError
+from .errors import LimitError, ProfileError
 from .metadata import read_metadata
-from .model import Analysis, Face, Limits, PhotoMeta
+from .records import Face, Limits, PhotoMeta, Reference
 
 THUMBNAIL_SIDE = 96
 THUMBNAIL_MARGIN = 0.15
@@ -84,21 +88,17 @@ def _detect(
     return boxes, small, scale
 
 
-def detect_and_embed(
-    data: bytes, profile: dict, limits: Limits = Limits(), meta: PhotoMeta | None = None, largest_only: bool = False
-) -> list[Face]:
-    """The faces of one photo, largest first, each with an embedding and a thumbnail.
-
-    With `largest_only` just the largest face is embedded (a search's reference).
-    """
-    faces, _ = _detect_and_embed(data, profile, limits, meta, largest_only)
+def detect_and_embed(data: bytes, profile: dict, limits: Limits = Limits(), meta: PhotoMeta | None = None
+                     ) -> list[Face]:
+    """The faces of one photo, largest first, each with an embedding and a thumbnail."""
+    faces, _ = _detect_and_embed(data, profile, limits, meta, largest_only=False)
     return faces
 
 
-def reference_face(data: bytes, profile: dict, limits: Limits = Limits()) -> tuple[Face | None, int]:
-    """The largest face of a reference image, embedded, and how many faces the image has."""
+def reference_face(data: bytes, profile: dict, limits: Limits = Limits()) -> Reference | None:
+    """The largest face of a reference image, embedded, and how many faces the image has; None without a face."""
     faces, found = _detect_and_embed(data, profile, limits, None, largest_only=True)
-    return (faces[0] if faces else None), found
+    return Reference(faces[0], found) if faces else None
 
 
 def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[Face], int]:
@@ -145,16 +145,3 @@ def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[F
     faces = [Face(a.box.x, a.box.y, a.box.w, a.box.h, a.box.score, embeddings[i], thumbnail(full, a.box))
              for i, a in enumerate(aligned)]
     return faces, found
-
-
-def analyse(data: bytes, profile: dict, limits: Limits = Limits(), filename: str | None = None) -> Analysis:
-    """Metadata and faces of one photo. Errors are pgfaces.errors types naming the file and the reason."""
-    try:
-        imaging.read_header(data, limits)
-        meta = read_metadata(data)
-        faces = detect_and_embed(data, profile, limits, meta=meta)
-    except PgfacesError as exc:
-        if filename:
-            raise type(exc)(f"{filename}: {exc}") from exc
-        raise
-    return Analysis(meta=meta, faces=faces)

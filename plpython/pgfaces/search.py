@@ -158,7 +158,7 @@ def contact_sheet(conn, matches: list[Match], title: str, thumb_side: int = 320)
     import cv2
 
     from . import imaging
-    from .model import Limits
+    from .records import Limits
 
     cards = []
     for rank, m in enumerate(matches, 1):

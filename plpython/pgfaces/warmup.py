@@ -7,7 +7,7 @@ detect_and_embed costs no imports or model loading. pgfaces' own modules are dro
 model objects live outside the package), so backends run the code on disk.
 
 Fork safety: nothing here may start a thread (a forked child gets none of them and would deadlock on their
-locks). ONNX sessions are made with one intra/inter-op thread (detectors._onnx_session); OpenBLAS and OpenMP
+locks). ONNX sessions are made with one intra/inter-op thread (models.onnx_session); OpenBLAS and OpenMP
 are held to one thread by the server's environment; OpenCV's pool is set to one thread and no OpenCV
 function that would start it runs here. preload() never raises: a failure is logged and backends load
 lazily as before.
@@ -51,7 +51,7 @@ def preload(models: tuple[str, ...] | None = None) -> bool:
         import numpy  # noqa: F401
         import PIL.Image  # noqa: F401
 
-        from . import detectors, embedders, pipeline, plsql  # noqa: F401
+        from . import analysis, detectors, embedders, server  # noqa: F401
 
         for name in models:
             if name == "dlib":

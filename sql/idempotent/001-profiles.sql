@@ -25,14 +25,56 @@ begin
 end
 $$;
 
--- Bounds for the `n` of every search function; the upper bound is the setting pgfaces.max_results.
+-- The value of one pgfaces.* limit (README, "Limits"). Where the server loads pgfaces_preload (every server pgfaces
+-- installs) the limits are integer settings that only superusers may set, bounded by the library
+-- (docker/pgfaces_preload.c), so no log-in role can raise what an administrator set. Without it (a managed
+-- service, client-side mode) they are placeholders that any role may SET: there a value can only lower the default.
+create or replace function pgfaces_setting(setting_name text, default_value bigint)
+returns bigint
+language plpgsql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+declare
+    given text := nullif(trim(current_setting(setting_name, true)), '');
+    value numeric;
+begin
+    if given is null then
+        return default_value;
+    elsif given !~ '^[0-9]+$' or given::numeric < 1 then
+        raise exception 'setting % must be a whole number of at least 1, not %', setting_name, quote_literal(given)
+            using errcode = 'invalid_parameter_value';
+    end if;
+    value := given::numeric;
+    if not exists (select from pg_settings s where s.name = setting_name and s.vartype = 'integer') then
+        value := least(value, default_value);
+    end if;
+    return least(value, 9223372036854775807)::bigint;
+end
+$$;
+
+-- Every limit in force for this session, read in one place by SQL, the server's Python and the client alike.
+create or replace function pgfaces_limits(out max_image_bytes bigint, out max_pixels bigint, out max_faces int,
+                                          out max_results int)
+language plpgsql stable parallel safe security definer
+set search_path = public, pg_temp
+as $$
+begin
+    max_image_bytes := pgfaces_setting('pgfaces.max_image_bytes', 67108864);
+    max_pixels := pgfaces_setting('pgfaces.max_pixels', 100000000);
+    max_faces := least(pgfaces_setting('pgfaces.max_faces', 500), 2147483647);
+    max_results := least(pgfaces_setting('pgfaces.max_results', 10000), 2147483647);
+end
+$$;
+
+-- Bounds for the `n` a user gives a search function: between 1 and the setting pgfaces.max_results. Only the
+-- public functions check it, once per call; what they fetch internally is never held to it.
 create or replace function pgfaces_check_n(n int)
 returns int
 language plpgsql stable parallel safe security invoker
 set search_path = public, pg_temp
 as $$
 declare
-    max_n int := coalesce(nullif(current_setting('pgfaces.max_results', true), '')::int, 10000);
+    max_n int := (pgfaces_limits()).max_results;
 begin
     if n is null or n < 1 or n > max_n then
         raise exception 'n must be between 1 and % (got %)', max_n, coalesce(n::text, 'NULL')

@@ -1,39 +1,25 @@
 -- requires: plpython3u
--- INSERT INTO photos (filename, image): the before trigger reads the photo (EXIF, size) and runs every
--- profile marked `ingest`; the after trigger writes the faces with the new photo's id. The faces wait
--- between the two in the backend's memory, keyed by the photo's hash.
+-- INSERT INTO photos (filename, image): the before trigger reads the photo (EXIF, size) and runs every profile
+-- marked `ingest`; the after trigger writes the faces with the new photo's id. The faces wait between the two in
+-- the backend's memory, keyed by the photo's hash.
 --
--- The Python functions (pgfaces_py_*) report bad input with SQLSTATE PF001. PL/Python prefixes such a
--- message with the exception's class ("plpy.Error: "), so thin plpgsql wrappers re-raise it as a plain
--- data_exception whose message is just "<file>: <reason>". Any other error passes through untouched,
--- Python traceback included.
---
--- The PL/Python functions are SECURITY DEFINER with a fixed search_path: they run with the rights of the superuser
--- who migrated, so that pgfaces_writer can insert photos (whose faces the after trigger writes) and
--- pgfaces_reader can search by image without either being granted plpython3u or rights on faces (090-grants.sql).
-
-create or replace function pgfaces_reraise(message text)
-returns void
-language plpgsql immutable parallel safe security invoker
-set search_path = public, pg_temp
-as $$
-begin
-    raise exception using message = regexp_replace(message, '^plpy\.Error: ', ''), errcode = 'data_exception';
-end
-$$;
+-- The PL/Python functions (pgfaces_py_*) are internal: one call into pgfaces.server each, SECURITY DEFINER with a
+-- fixed search_path (run with the rights of the superuser who migrated) and executable by nobody else. The public
+-- functions and the trigger functions that call them are plpgsql, SECURITY DEFINER too, and re-raise every error
+-- through pgfaces_reraise (000-common.sql): "<file>: <reason>" with its SQLSTATE, no Python class, no traceback.
 
 create or replace function pgfaces_py_analyse_photo(photo photos)
 returns photos
 language plpython3u volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
-from pgfaces import plsql
-return plsql.analyse_photo(plpy, GD, photo)
+from pgfaces import server
+return server.analyse_photo(plpy, GD, photo)
 $$;
 
 create or replace function pgfaces_photos_before_insert()
 returns trigger
-language plpgsql volatile security invoker
+language plpgsql volatile security definer
 set search_path = public, pg_temp
 as $$
 begin
@@ -49,8 +35,8 @@ begin
     end if;
     begin
         new := pgfaces_py_analyse_photo(new);
-    exception when sqlstate 'PF001' then
-        perform pgfaces_reraise(sqlerrm);
+    exception when others or query_canceled then
+        perform pgfaces_reraise(sqlstate, sqlerrm);
     end;
     return new;
 end
@@ -61,8 +47,8 @@ returns trigger
 language plpython3u volatile security definer
 set search_path = public, pg_temp
 as $$
-from pgfaces import plsql
-return plsql.photos_after_insert(plpy, GD, TD)
+from pgfaces import server
+return server.photos_after_insert(plpy, GD, TD)
 $$;
 
 create or replace trigger photos_analyse before insert on photos
@@ -71,55 +57,55 @@ for each row execute function pgfaces_photos_before_insert();
 create or replace trigger photos_write_faces after insert on photos
 for each row execute function pgfaces_py_photos_after_insert();
 
-create or replace function pgfaces_py_detect_and_embed(image bytea, profile text)
+create or replace function pgfaces_py_detect_and_embed(p profiles, image bytea)
 returns table (x int, y int, width int, height int, score real, embedding vector)
 language plpython3u volatile parallel safe security definer
 set search_path = public, pg_temp
 as $$
-from pgfaces import plsql
-return plsql.detect_and_embed(plpy, GD, image, profile)
+from pgfaces import server
+return server.detect_and_embed(plpy, GD, p, image)
 $$;
 
+-- Every face of an image, without storing anything.
 create or replace function detect_and_embed(image bytea, profile text default null)
 returns table (x int, y int, width int, height int, score real, embedding vector)
-language plpgsql volatile parallel safe security invoker
+language plpgsql volatile parallel safe security definer
 set search_path = public, pg_temp
 as $$
+declare
+    p profiles := pgfaces_profile(profile);
 begin
-    return query select * from pgfaces_py_detect_and_embed(image, profile);
-exception when sqlstate 'PF001' then
-    perform pgfaces_reraise(sqlerrm);
+    return query select * from pgfaces_py_detect_and_embed(p, image);
+exception when others or query_canceled then
+    perform pgfaces_reraise(sqlstate, sqlerrm);
 end
 $$;
 
-create or replace function pgfaces_py_face_embedding(image bytea, profile text)
-returns vector
-language plpython3u volatile parallel safe security definer
+create or replace function pgfaces_py_reprocess(p profiles)
+returns bigint
+language plpython3u volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
-from pgfaces import plsql
-return plsql.face_embedding(plpy, GD, image, profile)
-$$;
-
--- The embedding of the largest face in a reference image: what every "find ... like" search starts from.
-create or replace function face_embedding(image bytea, profile text default null)
-returns vector
-language plpgsql volatile parallel safe security invoker
-set search_path = public, pg_temp
-as $$
-begin
-    return pgfaces_py_face_embedding(image, profile);
-exception when sqlstate 'PF001' then
-    perform pgfaces_reraise(sqlerrm);
-end
+from pgfaces import server
+return server.reprocess(plpy, GD, p)
 $$;
 
 -- Recompute one profile's faces for every stored photo, from the stored bytes.
 create or replace function reprocess(profile text)
 returns bigint
-language plpython3u volatile parallel unsafe security definer
+language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
-from pgfaces import plsql
-return plsql.reprocess(plpy, GD, profile)
+declare
+    p profiles;
+begin
+    if profile is null then
+        raise exception 'reprocess needs a profile name (known profiles: %)',
+            (select string_agg(name, ', ' order by name) from profiles) using errcode = 'null_value_not_allowed';
+    end if;
+    p := pgfaces_profile(profile);
+    return pgfaces_py_reprocess(p);
+exception when others or query_canceled then
+    perform pgfaces_reraise(sqlstate, sqlerrm);
+end
 $$;

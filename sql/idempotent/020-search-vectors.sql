@@ -1,17 +1,27 @@
--- Search by vector: plain SQL, present in both modes. Each query is built for one profile so that the
--- planner sees that profile's partial HNSW index (same cast, same predicate). The index orders by the
--- half-precision distance; the rows it returns are re-ranked by the exact one.
+-- Search by vector: plain SQL, present in both modes. The public functions resolve the profile and check `n` once;
+-- the internal ones (pgfaces_*_near) take the profile row and fetch as many rows as they need. Each query is built
+-- for one profile so that the planner sees that profile's partial HNSW index (same cast, same predicate). The
+-- index orders by the half-precision distance; the rows it returns are re-ranked by the exact one.
 
-create or replace function find_faces_near(embedding vector, n int default 10, profile text default null)
+-- A face's key for people reading a listing: the photo's file stem and the box. Computed, never stored (a long
+-- filename is not copied into every face): `select f.face_key from faces f` works as if it were a column.
+create or replace function face_key(f faces)
+returns text
+language sql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+    select coalesce(nullif(regexp_replace(regexp_replace(p.filename, '^.*/', ''), '\.[^.]*$', ''), ''), 'photo')
+           || '-' || f.x || '-' || f.y || '-' || f.width || '-' || f.height
+    from photos p where p.id = f.photo_id
+$$;
+
+create or replace function pgfaces_faces_near(p profiles, embedding vector, k bigint)
 returns table (face_id bigint, photo_id bigint, filename text, x int, y int, width int, height int, distance float8)
 language plpgsql stable parallel safe security invoker
 set search_path = public, pg_temp
 set hnsw.iterative_scan = strict_order
 as $$
-declare
-    p profiles := pgfaces_profile(profile);
 begin
-    perform pgfaces_check_n(n);
     if embedding is null then
         raise exception 'embedding is NULL' using errcode = 'invalid_parameter_value';
     end if;
@@ -30,40 +40,49 @@ begin
         join photos ph on ph.id = f.photo_id
         order by f.distance, f.id
         $q$, p.dimensions, pgfaces_operator(p), p.name)
-    using embedding, n;
+    using embedding, k;
+end
+$$;
+
+create or replace function find_faces_near(embedding vector, n int default 10, profile text default null)
+returns table (face_id bigint, photo_id bigint, filename text, x int, y int, width int, height int, distance float8)
+language plpgsql stable parallel safe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    p profiles := pgfaces_profile(profile);
+begin
+    perform pgfaces_check_n(n);
+    return query select * from pgfaces_faces_near(p, embedding, n);
 end
 $$;
 
 -- One row per photo, ranked by its best face. Photos with several faces near the query take several of the
--- nearest faces, so the candidate set grows until it holds n photos or the profile has no more faces.
-create or replace function find_photos_near(embedding vector, n int default 10, max_distance float8 default null,
-                                            profile text default null)
+-- nearest faces, so the candidate set grows until it holds n photos, passes max_distance, or the profile has no
+-- more faces.
+create or replace function pgfaces_photos_near(p profiles, embedding vector, n int, max_distance float8)
 returns table (photo_id bigint, filename text, face_id bigint, distance float8)
 language plpgsql stable parallel safe security invoker
 set search_path = public, pg_temp
 as $$
 declare
-    p profiles := pgfaces_profile(profile);
-    max_k int := coalesce(nullif(current_setting('pgfaces.max_results', true), '')::int, 10000) * 10;
-    k int;
+    k bigint := n::bigint * 4 + 40;
     face_ids bigint[];
     photo_ids bigint[];
     distances float8[];
-    got_photos int;
+    got_photos bigint;
 begin
-    perform pgfaces_check_n(n);
     if max_distance is not null and max_distance <= 0 then
         raise exception 'max_distance must be positive (got %)', max_distance using errcode = 'invalid_parameter_value';
     end if;
-    k := least(n * 4 + 40, max_k);
     loop
         select coalesce(array_agg(c.face_id order by c.distance), '{}'), coalesce(array_agg(c.photo_id order by c.distance), '{}'),
                coalesce(array_agg(c.distance order by c.distance), '{}'), count(distinct c.photo_id)
         into face_ids, photo_ids, distances, got_photos
-        from find_faces_near(embedding, k, p.name) c;
-        exit when got_photos >= n or cardinality(face_ids) < k or k >= max_k
-               or (max_distance is not null and distances[k] > max_distance);
-        k := least(k * 4, max_k);
+        from pgfaces_faces_near(p, embedding, k) c;
+        exit when got_photos >= n or cardinality(face_ids) < k
+               or (max_distance is not null and distances[cardinality(distances)] > max_distance);
+        k := k * 4;
     end loop;
     return query
         select b.photo_id, b.filename, b.face_id, b.distance
@@ -74,6 +93,20 @@ begin
               order by c.photo_id, c.distance, c.face_id) b
         order by b.distance, b.photo_id
         limit n;
+end
+$$;
+
+create or replace function find_photos_near(embedding vector, n int default 10, max_distance float8 default null,
+                                            profile text default null)
+returns table (photo_id bigint, filename text, face_id bigint, distance float8)
+language plpgsql stable parallel safe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    p profiles := pgfaces_profile(profile);
+begin
+    perform pgfaces_check_n(n);
+    return query select * from pgfaces_photos_near(p, embedding, n, max_distance);
 end
 $$;
 
@@ -104,13 +137,14 @@ $$;
 -- No default for max_distance here, so calls that omit it keep resolving to the float8 version.
 create or replace function find_photos_near(embedding vector, n int, max_distance text, profile text default null)
 returns table (photo_id bigint, filename text, face_id bigint, distance float8)
-language plpgsql stable parallel safe security invoker
+language plpgsql stable parallel safe security definer
 set search_path = public, pg_temp
 as $$
 declare
     p profiles := pgfaces_profile(profile);
 begin
-    return query select * from find_photos_near(embedding, n, pgfaces_max_distance(p, max_distance), p.name);
+    perform pgfaces_check_n(n);
+    return query select * from pgfaces_photos_near(p, embedding, n, pgfaces_max_distance(p, max_distance));
 end
 $$;
 
@@ -118,7 +152,7 @@ $$;
 create or replace function find_photos_of(name text, n int default 10, max_distance float8 default null,
                                           profile text default null)
 returns table (photo_id bigint, filename text, face_id bigint, distance float8)
-language plpgsql stable parallel safe security invoker
+language plpgsql stable parallel safe security definer
 set search_path = public, pg_temp
 as $$
 declare
@@ -128,18 +162,19 @@ begin
     perform pgfaces_check_n(n);
     select pe.id into who from people pe where pe.name = find_photos_of.name;
     if not found then
-        raise exception 'unknown person "%"; remember_face(name, image) adds one', name
-            using errcode = 'invalid_parameter_value';
+        raise exception 'unknown person %', coalesce(format('"%s"', name), 'NULL')
+            using errcode = 'invalid_parameter_value', hint = 'remember_face(name, image) adds one';
     end if;
     if not exists (select 1 from person_references r where r.person_id = who and r.profile = p.name) then
-        raise exception 'person "%" has no reference face for profile "%"; run remember_face or reprocess(%L)',
-            name, p.name, p.name using errcode = 'invalid_parameter_value';
+        raise exception 'person "%" has no reference face for profile "%"', name, p.name
+            using errcode = 'invalid_parameter_value',
+                  hint = format('run remember_face or reprocess(%L)', p.name);
     end if;
     return query
         select b.photo_id, b.filename, b.face_id, b.distance
         from (select distinct on (m.photo_id) m.photo_id, m.filename, m.face_id, m.distance
               from person_references r
-              cross join lateral find_photos_near(r.embedding, n, max_distance, p.name) m
+              cross join lateral pgfaces_photos_near(p, r.embedding, n, max_distance) m
               where r.person_id = who and r.profile = p.name
               order by m.photo_id, m.distance) b
         order by b.distance, b.photo_id

@@ -10,7 +10,7 @@ declare
         'compute the embedding in the client (pgfaces.client) and call find_photos_near(embedding, ...)';
     stub record;
 begin
-    if exists (select 1 from pg_extension where extname = 'plpython3u') then
+    if not pgfaces_is_client_side() then
         return;
     end if;
     for stub in

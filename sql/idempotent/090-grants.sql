@@ -1,11 +1,12 @@
--- Who may do what (README, "Roles"): pgfaces_reader searches; pgfaces_writer also inserts and deletes photos and
--- remembers faces. Neither may create functions (in any schema, temporary ones included), use plpython3u (an
--- untrusted language: only superusers create functions in it anyway), read server files or change profiles.
+-- Who may do what (README, "Roles"): pgfaces_reader searches; pgfaces_writer also inserts and deletes photos,
+-- remembers faces and edits people. Neither may create functions (in any schema, temporary ones included), use
+-- plpython3u (an untrusted language: only superusers create functions in it anyway), read server files, change
+-- profiles or call the internal functions. Runs after every migration: a function added later is executable by
+-- nobody until it is listed here.
 --
--- The PL/Python functions are SECURITY DEFINER (owned by the superuser who migrates, with a fixed search_path; see
--- 010-ingest.sql), so plpython3u is never granted and the faces of a photo are written by the after-insert trigger
--- with the owner's rights: neither role may insert, update or delete a face itself.
--- Runs after every migration, so functions added later get the same treatment.
+-- The public functions are SECURITY DEFINER (owned by the superuser who migrates, with a fixed search_path), so
+-- the roles need no rights on what they call: faces are written by the after-insert trigger with the owner's
+-- rights, and neither role may insert, update or delete a face itself (except client-side, below).
 
 revoke create on schema public from public;
 grant usage on schema public to pgfaces_reader, pgfaces_writer;
@@ -17,38 +18,54 @@ end
 $$;
 
 grant select on photos, faces, profiles, people, person_references to pgfaces_reader, pgfaces_writer;
-grant insert, delete on photos to pgfaces_writer;
-grant insert on people, person_references to pgfaces_writer;  -- through remember_face (security invoker)
+-- A writer gives a photo's name, bytes and, if they like, its metadata; the id, the time it was added and what
+-- the bytes say (hash, size) are the server's to fill.
+revoke insert, update on photos from pgfaces_writer;
+grant insert (filename, image, taken_at, latitude, longitude, camera, exif) on photos to pgfaces_writer;
+grant delete on photos to pgfaces_writer;
+revoke insert on people, person_references from pgfaces_writer;  -- through remember_face and the people functions
 
--- Client-side mode (no plpython3u): the loader writes the faces itself, so the writer needs that right.
+-- Client-side mode (no plpython3u): the client analyses the photo and writes what the server would have derived.
 do $$
 begin
-    if to_regproc('pgfaces_py_photos_after_insert') is null then
+    if pgfaces_is_client_side() then
+        grant insert (sha256, width, height) on photos to pgfaces_writer;
         grant insert on faces to pgfaces_writer;
     end if;
 end
 $$;
 
--- Functions are executable by PUBLIC by default: take that away from the ones that change data or run as their
--- owner without being meant for direct calls, and give back what each role needs.
+-- Functions are executable by PUBLIC by default: take that away from every function of this schema (not those of
+-- extensions), then give each role its list.
 do $$
 declare
     f regprocedure;
+    reader_may constant text[] := array[
+        'find_faces_near', 'find_photos_near', 'find_photos_of', 'find_faces_like', 'find_photos_like',
+        'face_embedding', 'detect_and_embed', 'km_between', 'face_key',
+        -- read-only helpers the clients' own queries use (pgfaces.search, pgfaces.client)
+        'pgfaces_profile', 'pgfaces_operator', 'pgfaces_limits', 'pgfaces_is_client_side'];
+    writer_may constant text[] := array['remember_face', 'pgfaces_remember'];
 begin
     for f in
         select p.oid::regprocedure from pg_proc p
         where p.pronamespace = 'public'::regnamespace
-          and p.proname in ('reprocess', 'pgfaces_ensure_profile_index', 'pgfaces_profiles_changed', 'remember_face',
-                            'pgfaces_py_analyse_photo', 'pgfaces_py_photos_after_insert', 'pgfaces_photos_before_insert')
+          and not exists (select from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid
+                          and d.deptype = 'e')
     loop
-        execute format('revoke execute on function %s from public', f);
+        execute format('revoke all on function %s from public, pgfaces_reader, pgfaces_writer', f);
     end loop;
     for f in
         select p.oid::regprocedure from pg_proc p
-        where p.pronamespace = 'public'::regnamespace
-          and p.proname in ('remember_face', 'pgfaces_py_analyse_photo')  -- the latter: called by the insert trigger
+        where p.pronamespace = 'public'::regnamespace and p.proname = any (reader_may || writer_may)
     loop
         execute format('grant execute on function %s to pgfaces_writer', f);
+    end loop;
+    for f in
+        select p.oid::regprocedure from pg_proc p
+        where p.pronamespace = 'public'::regnamespace and p.proname = any (reader_may)
+    loop
+        execute format('grant execute on function %s to pgfaces_reader', f);
     end loop;
 end
 $$;

@@ -28,11 +28,9 @@ import time
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "plpython"))
 PHOTOS = ROOT.parent / "shared" / "faces" / "photos"
 KINDS = {"portrait", "face-crop", "party"}
 SKIP_IDENTITIES = {"unknown", "none"}
-PROFILE_COLUMNS = "name, detector, detector_params, embedder, embedder_params, dimensions, metric, match_threshold"
 
 
 @dataclasses.dataclass
@@ -171,14 +169,10 @@ def read_profiles(dsn: str, names: list[str] | None = None) -> list[dict]:
     import psycopg
     from psycopg.rows import dict_row
 
+    from pgfaces.profiles import COLUMNS, from_row
+
     with psycopg.connect(dsn, row_factory=dict_row) as conn:
-        rows = conn.execute(f"select {PROFILE_COLUMNS} from profiles order by name").fetchall()
-    profiles = []
-    for row in rows:
-        for key in ("detector_params", "embedder_params"):
-            if isinstance(row[key], str):
-                row[key] = json.loads(row[key])
-        profiles.append(row)
+        profiles = [from_row(r) for r in conn.execute(f"select {COLUMNS} from profiles order by name")]
     if names:
         known = {p["name"] for p in profiles}
         unknown = [n for n in names if n not in known]
@@ -196,10 +190,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     dsn = args.dsn
     if dsn is None:
-        sys.path.insert(0, str(ROOT))
-        import tasks
+        from tasks import cluster
 
-        dsn = tasks.uri()
+        dsn = cluster.uri()
     results = []
     for profile in read_profiles(dsn, args.profile):
         result = calibrate(profile)

@@ -31,10 +31,9 @@ import sys
 import threading
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "plpython"))
+from . import databases
 
-from . import databases  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 PARTY = ROOT.parent / "shared" / "faces" / "party"
 RESULTS = ROOT / "bench-results" / "quality.json"
@@ -124,10 +123,10 @@ def profile_row(url: str, profile: str) -> dict:
     import psycopg
     from psycopg.rows import dict_row
 
-    from .calibrate import PROFILE_COLUMNS
+    from pgfaces.profiles import COLUMNS
 
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        return conn.execute(f"select {PROFILE_COLUMNS}, description from profiles where name = %s", (profile,)).fetchone()
+        return conn.execute(f"select {COLUMNS}, description from profiles where name = %s", (profile,)).fetchone()
 
 
 def probe(url: str, profile: str, party: pathlib.Path) -> str | None:
@@ -466,10 +465,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     admin_url = args.admin_url
     if admin_url is None:
-        sys.path.insert(0, str(ROOT))
-        import tasks
+        from tasks import cluster
 
-        admin_url = tasks.uri("postgres")
+        admin_url = cluster.uri("postgres")
     dirs = ("parties", "negatives", "broken") if args.parties_only else LOADED_DIRS
     run(admin_url, args.profile or None, dirs=dirs, keep=args.keep, resume=args.resume)
     return 0

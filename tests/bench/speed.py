@@ -40,17 +40,15 @@ import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "plpython"))
+from . import databases, synthetic
 
-from . import databases, synthetic  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 PARTY = ROOT.parent / "shared" / "faces" / "party"
 RESULTS = ROOT / "bench-results" / "speed.json"
 BARE = pathlib.Path(__file__).resolve().parent / "speed_bare.py"
 REFERENCE_PHOTO = "parties/party_001.jpg"
 SEARCH_DB = "pgfaces_speed_search"
-PROFILE_COLUMNS = "name, detector, detector_params, embedder, embedder_params, dimensions, metric"
 
 
 def log(message: str) -> None:
@@ -89,15 +87,19 @@ def profile_dict(url: str, profile: str) -> dict:
     import psycopg
     from psycopg.rows import dict_row
 
+    from pgfaces.profiles import COLUMNS, from_row
+
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        return dict(conn.execute(f"select {PROFILE_COLUMNS} from profiles where name = %s", (profile,)).fetchone())
+        return from_row(conn.execute(f"select {COLUMNS} from profiles where name = %s", (profile,)).fetchone())
 
 
 SERVER_PYTHON = [sys.executable]  # set from --server-python: the bare loop runs the server venv's libraries
 
 
 def bare(mode: str, profile: dict, files: list[pathlib.Path], processes: int | None = None) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    # The server's Python, with this checkout's package on its path, as the server has its copy on PYTHONPATH.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": str(ROOT / "plpython")}
     args = [SERVER_PYTHON[0], str(BARE), mode, json.dumps(profile)]
     if processes:
         args.append(str(processes))
@@ -256,9 +258,9 @@ def copy_real(src_url: str, dst_url: str, profile: str) -> int:
                 dst.cursor().copy("copy photos (id, filename, image, sha256, width, height) from stdin") as into:
             for block in out:
                 into.write(block)
-        with src.cursor().copy("copy (select photo_id, profile, face_key, x, y, width, height, score, embedding"
+        with src.cursor().copy("copy (select photo_id, profile, x, y, width, height, score, embedding"
                                " from faces where profile = %s) to stdout", (profile,)) as out, \
-                dst.cursor().copy("copy faces (photo_id, profile, face_key, x, y, width, height, score, embedding)"
+                dst.cursor().copy("copy faces (photo_id, profile, x, y, width, height, score, embedding)"
                                   " from stdin") as into:
             for block in out:
                 into.write(block)
@@ -309,21 +311,18 @@ def copy_synthetic(url: str, profile: str, vectors, first_photo: int, faces_per_
     header = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
     trailer = struct.pack(">h", -1)
     prof = profile.encode()
-    key = b"synthetic"
     face_dtype = np.dtype([
         ("nfields", ">i2"),
         ("l_photo", ">i4"), ("photo", ">i8"),
         ("l_profile", ">i4"), ("profile", f"S{len(prof)}"),
-        ("l_key", ">i4"), ("key", f"S{len(key)}"),
         ("l_x", ">i4"), ("x", ">i4"), ("l_y", ">i4"), ("y", ">i4"),
         ("l_w", ">i4"), ("w", ">i4"), ("l_h", ">i4"), ("h", ">i4"),
         ("l_vec", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vec", ">f4", (dims,)),
     ])
     rows = np.zeros(n, face_dtype)
-    rows["nfields"] = 8
+    rows["nfields"] = 7
     rows["l_photo"], rows["photo"] = 8, photo_ids
     rows["l_profile"], rows["profile"] = len(prof), prof
-    rows["l_key"], rows["key"] = len(key), key
     for f in ("x", "y", "w", "h"):
         rows[f"l_{f}"] = 4
     rows["w"], rows["h"] = 100, 100
@@ -341,7 +340,7 @@ def copy_synthetic(url: str, profile: str, vectors, first_photo: int, faces_per_
         conn.execute("set session_replication_role = replica")
         with conn.cursor().copy("copy photos (id, filename, image, sha256) from stdin (format binary)") as copy:
             copy.write(header + prow.tobytes() + trailer)
-        with conn.cursor().copy("copy faces (photo_id, profile, face_key, x, y, width, height, embedding)"
+        with conn.cursor().copy("copy faces (photo_id, profile, x, y, width, height, embedding)"
                                 " from stdin (format binary)") as copy:
             step = 100_000
             copy.write(header)
@@ -604,11 +603,52 @@ def print_table(report: dict) -> None:
               f" find_faces_near p50 {im['find_faces_near']['p50_ms']:.1f} ms  [load {lv['load']}]")
 
 
+def run(admin_url: str, profiles: list[str] | None = None, workers: int = 0, folder: pathlib.Path = PARTY / "parties",
+        photos: int = 0, faces: int = 100_000, queries: int = 200, ef_search: str = "40,100", hnsw_grid: str = "",
+        full_precision: bool = False, synthetic_model: str = "people", skip_ingest: bool = False,
+        skip_search: bool = False, server_python: str = sys.executable) -> dict:
+    """The whole benchmark; prints its tables and writes bench-results/speed.json."""
+    SERVER_PYTHON[0] = server_python
+    profiles = profiles or ["mtcnn", "hog"]
+    workers = workers or os.cpu_count() or 2
+    from pgfaces.loader import collect
+
+    files, missing = collect([str(folder)])
+    if missing or not files:
+        raise SystemExit(f"no photos to ingest in {folder}")
+    if photos:
+        files = files[:photos]
+    args = dict(profiles=profiles, workers=workers, folder=str(folder), photos=photos, faces=faces, queries=queries,
+                ef_search=ef_search, hnsw_grid=hnsw_grid, full_precision=full_precision, synthetic=synthetic_model)
+    report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_start": load_average(),
+              "server_dlib": subprocess.run([server_python, "-c", "import dlib; print(dlib.__version__,"
+                                             " 'BLAS' if dlib.DLIB_USE_BLAS else 'no BLAS',"
+                                             " 'AVX' if dlib.USE_AVX_INSTRUCTIONS else 'no AVX')"],
+                                            capture_output=True, text=True).stdout.strip(),
+              "started": time.strftime("%Y-%m-%d %H:%M:%S"), "args": args, "ingest": []}
+    if not skip_ingest:
+        for profile in profiles:
+            report["ingest"].append(bench_ingest(admin_url, profile, files, workers))
+    if not skip_search:
+        sizes = [s for s in (10_000, 100_000, 1_000_000) if s <= faces] or [faces]
+        grid = [tuple(int(v) for v in pair.split(":")) for pair in hnsw_grid.split(",") if pair]
+        grid = grid + [(None, None)] if grid else []
+        report["search"] = bench_search(admin_url, databases.database_url(admin_url, f"pgfaces_speed_{profiles[0]}"),
+                                        profiles[0], sizes, queries, [int(v) for v in ef_search.split(",")],
+                                        full_precision, grid, synthetic_model)
+    report["load_end"] = load_average()
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2, default=str))
+    print_table(report)
+    print(f"\nwritten: {RESULTS}")
+    return report
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--admin-url", required=True)
     parser.add_argument("--profile", action="append", default=[], help="ingest profiles (default mtcnn, hog)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--folder", type=pathlib.Path, default=PARTY / "parties",
                         help="photos to ingest (default: the party benchmark's)")
     parser.add_argument("--photos", type=int, default=0, help="only the first N photos")
@@ -624,38 +664,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--server-python", default=sys.executable,
                         help="python of the server's venv, for the bare loop (same dlib, OpenCV, onnxruntime)")
-    args = parser.parse_args(argv)
-    SERVER_PYTHON[0] = args.server_python
-    profiles = args.profile or ["mtcnn", "hog"]
-    from pgfaces.loader import collect
-
-    files, missing = collect([str(args.folder)])
-    if missing or not files:
-        raise SystemExit(f"no photos to ingest in {args.folder}")
-    if args.photos:
-        files = files[: args.photos]
-    report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_start": load_average(),
-              "server_dlib": subprocess.run([args.server_python, "-c", "import dlib; print(dlib.__version__,"
-                                             " 'BLAS' if dlib.DLIB_USE_BLAS else 'no BLAS',"
-                                             " 'AVX' if dlib.USE_AVX_INSTRUCTIONS else 'no AVX')"],
-                                            capture_output=True, text=True).stdout.strip(),
-              "started": time.strftime("%Y-%m-%d %H:%M:%S"), "args": vars(args), "ingest": []}
-    if not args.skip_ingest:
-        for profile in profiles:
-            report["ingest"].append(bench_ingest(args.admin_url, profile, files, args.workers))
-    if not args.skip_search:
-        sizes = [s for s in (10_000, 100_000, 1_000_000) if s <= args.faces] or [args.faces]
-        grid = [tuple(int(v) for v in pair.split(":")) for pair in args.hnsw_grid.split(",") if pair]
-        grid = grid + [(None, None)] if grid else []
-        report["search"] = bench_search(args.admin_url, databases.database_url(args.admin_url, f"pgfaces_speed_{profiles[0]}"),
-                                        profiles[0], sizes, args.queries,
-                                        [int(v) for v in args.ef_search.split(",")], args.full_precision, grid, args.synthetic)
-    report["load_end"] = load_average()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2, default=str))
-    print_table(report)
-    print(f"\nwritten: {RESULTS}")
-    return report
+    a = parser.parse_args(argv)
+    return run(a.admin_url, a.profile, a.workers, a.folder, a.photos, a.faces, a.queries, a.ef_search, a.hnsw_grid,
+               a.full_precision, a.synthetic, a.skip_ingest, a.skip_search, a.server_python)
 
 
 if __name__ == "__main__":

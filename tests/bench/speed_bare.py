@@ -20,7 +20,6 @@ import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "plpython"))
 
 _profile: dict = {}
 
@@ -36,11 +35,11 @@ def _init(profile: dict, warm_file: str) -> None:
 
 def _analyse(path: str, profile: dict) -> int | None:
     """Faces found, or None for a file the server would refuse (it refuses the row and goes on, as here)."""
-    from pgfaces import pipeline
+    from pgfaces import analysis
     from pgfaces.errors import ImageError, LimitError
 
     try:
-        return len(pipeline.analyse(pathlib.Path(path).read_bytes(), profile).faces)
+        return len(analysis.analyse_photo(pathlib.Path(path).read_bytes(), path, [profile]).faces)
     except (ImageError, LimitError):
         return None
 
@@ -90,7 +89,7 @@ def breakdown(profile: dict, files: list[str]) -> dict:
     import cv2
 
     cv2.setNumThreads(1)
-    from pgfaces import detectors, embedders, imaging, pipeline
+    from pgfaces import analysis, detectors, embedders, imaging, pipeline
     import dlib  # noqa: F401  (imported by the default embedder: part of the first call)
 
     imports = time.perf_counter() - started
@@ -108,7 +107,7 @@ def breakdown(profile: dict, files: list[str]) -> dict:
         setattr(owner, attr, clock.wrap(stage, getattr(owner, attr)))
 
     patch(imaging, "read_header", "header")
-    patch(pipeline, "read_metadata", "exif")
+    patch(analysis, "read_metadata", "exif")
     patch(imaging, "decode_upright", "decode")
     patch(imaging, "shrink_to", "decode")
     patch(type(detector), "__call__", "detect")

@@ -1,14 +1,10 @@
 """Unit tests import the vision pipeline as plain Python: no database."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PLPYTHON = REPO / "plpython"
-if str(PLPYTHON) not in sys.path:
-    sys.path.insert(0, str(PLPYTHON))
 
 FACES = (REPO / ".." / "shared" / "faces").resolve()
 

@@ -6,7 +6,7 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="the onnx package builds the stand-in model (requirements/dev.lock)")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from pgfaces.detectors import Box  # noqa: E402
+from pgfaces.boxes import Box  # noqa: E402
 from pgfaces.embedders import get_embedder  # noqa: E402
 from pgfaces.errors import ModelError  # noqa: E402
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from pgfaces import imaging
-from pgfaces.detectors import Box, get_detector
+from pgfaces.boxes import Box
+from pgfaces.detectors import get_detector
 from pgfaces.embedders import landmarks_plausible
 from pgfaces.errors import ProfileError
 

@@ -11,7 +11,8 @@ from PIL import Image, ImageOps
 
 from pgfaces import imaging
 from pgfaces.errors import ImageError, LimitError
-from pgfaces.model import Limits
+from pgfaces.metadata import read_metadata
+from pgfaces.records import Limits
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -144,7 +145,7 @@ def test_party_photo_with_orientation_6_decodes_upright(faces_dir, party_manifes
     assert party_manifest["parties/party_000.jpg"]["exif_orientation"] == "6"
     data = path.read_bytes()
     fmt, stored_w, stored_h = imaging.read_header(data)
-    meta = imaging.read_metadata(data)
+    meta = read_metadata(data)
     assert (meta.width, meta.height) == (stored_h, stored_w)
     small = imaging.decode_upright(data, reduce=8)
     assert small.shape[:2] == (-(-meta.height // 8), -(-meta.width // 8))

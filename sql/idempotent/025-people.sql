@@ -1,0 +1,33 @@
+-- People: named persons and their reference faces. Plain SQL: present in both modes.
+
+-- Stores a reference face whose embedding was computed already (by remember_face in the server, or by the client
+-- in client-side mode) and returns the person's id; the same picture twice for one person and profile is stored once.
+create or replace function pgfaces_remember(name text, profile text, image bytea, embedding vector,
+                                            thumbnail bytea default null)
+returns bigint
+language plpgsql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    p profiles := pgfaces_profile(profile);
+    who bigint;
+begin
+    if name is null or length(trim(name)) = 0 then
+        raise exception 'a person needs a name' using errcode = 'invalid_parameter_value';
+    end if;
+    if image is null or embedding is null then
+        raise exception 'a reference needs its image and its embedding' using errcode = 'null_value_not_allowed';
+    end if;
+    if vector_dims(embedding) <> p.dimensions then
+        raise exception 'profile "%" has % dimensions, the embedding has %', p.name, p.dimensions, vector_dims(embedding)
+            using errcode = 'invalid_parameter_value';
+    end if;
+    insert into people (name) values (pgfaces_remember.name) on conflict on constraint people_name_key do nothing;
+    select pe.id into who from people pe where pe.name = pgfaces_remember.name;
+    insert into person_references (person_id, profile, image, embedding, thumbnail)
+    select who, p.name, pgfaces_remember.image, pgfaces_remember.embedding, pgfaces_remember.thumbnail
+    where not exists (select from person_references r
+                      where r.person_id = who and r.profile = p.name and md5(r.image) = md5(pgfaces_remember.image));
+    return who;
+end
+$$;

@@ -1,0 +1,67 @@
+"""The user's tasks on the project's database: load, search, demo. Each one is pgfaces.client.cli's command of the
+same name (what `python -m pgfaces.client` runs against any database), pointed at the local server."""
+
+from __future__ import annotations
+
+from invoke import Exit, task
+
+from pgfaces.client import cli
+
+from . import cluster
+from .config import HOME, SHARED_FACES
+
+
+def _exit(code: int) -> None:
+    if code:
+        raise Exit(code=code)
+
+
+# invoke takes one positional argument per name, so further paths come with --also (or in one quoted glob).
+@task(iterable=["also"],
+      help={"path": "a file, a folder (searched recursively) or a glob in quotes ('photos/**/*.jpg')",
+            "also": "another file, folder or glob (repeatable)",
+            "workers": "connections loading at once, or with --client-side processes analysing (default: the number of cores)",
+            "quiet": "no progress bar",
+            "client_side": "detect and embed here, not in the server (databases without plpython3u)"})
+def load(c, path, also=None, workers=0, quiet=False, client_side=False):
+    """Load photos into the database; files already there are skipped; failures are listed at the end."""
+    _exit(cli.load(cluster.live_uri(), [path, *(also or [])], workers or None, quiet, client_side or None))
+
+
+@task(help={"image": "reference photo of the person (its largest face is used)",
+            "n": "how many photos", "since": "taken at or after (YYYY-MM-DD)", "until": "taken before (YYYY-MM-DD)",
+            "near": "LAT,LON,KM: taken within KM kilometres of a point", "camera": "taken with this camera",
+            "person": "NAME: also remember IMAGE as NAME's face and rank by all of NAME's faces",
+            "profile": "profile to search (default: the default profile)", "html": "also write a contact sheet here",
+            "max_distance": "only faces at most this far",
+            "client_side": "embed the reference image here, not in the server (databases without plpython3u)"})
+def search(c, image, n=10, since="", until="", near="", camera="", person="", profile="", html="", max_distance=0.0,
+           client_side=False):
+    """Print the photos that show the person in IMAGE, best first."""
+    from pgfaces import search as s
+
+    try:
+        filters = s.Filters(since or None, until or None, s.parse_near(near) if near else None, camera or None)
+    except ValueError as e:
+        raise Exit(str(e))
+    _exit(cli.search(cluster.live_uri(), image, person or None, n, filters, profile or None, max_distance or None,
+                     html or None, client_side or None))
+
+
+@task(help={"photos": "folder of photos to load (default: ../shared/faces when it exists)"})
+def demo(c, photos=""):
+    """Set everything up, load sample photos, find the talk's speaker in them and print the result."""
+    if photos:
+        folders, reference = [photos], None
+    elif SHARED_FACES.is_dir():
+        folders = [str(SHARED_FACES / "photos" / "seed"), str(SHARED_FACES / "party" / "parties")]
+        reference = SHARED_FACES / "photos" / "seed" / "find-faces-talk" / "slides" / "images" / "slack-picture.jpg"
+    else:
+        raise Exit(f"no sample photos at {SHARED_FACES}: run `./pgfaces demo --photos FOLDER` with a folder of photos")
+    print(cluster.up(c))
+    load(c, folders[0], also=folders[1:])
+    if reference is None:
+        print("loaded; now search: ./pgfaces search path/to/me.jpg")
+        return
+    print(f"\nphotos of the person in {reference.name}:")
+    search(c, image=str(reference), n=10, html=str(HOME / "demo.html"))
