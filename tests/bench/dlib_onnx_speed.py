@@ -3,8 +3,9 @@
   python tests/bench/dlib_onnx_speed.py [PHOTO_DIR] [REPEATS]
 
 Chips come from the photos (HOG detector, 5-point shape, get_face_chip 150 px, padding 0.25). Times are CPU
-seconds of this process (time.process_time), the best of REPEATS rounds, so a busy machine inflates them less
-than wall time; with 2 intra-op threads both CPU and wall time are shown. Prints a table and the max |difference|.
+seconds of this process (time.process_time), the best of REPEATS interleaved rounds, so a busy machine inflates
+them less than wall time; with 2 intra-op threads CPU time adds up both threads: see the wall time. Prints a
+table and the max |onnxruntime - dlib|.
 """
 
 from __future__ import annotations
@@ -44,16 +45,18 @@ def chips_from(directory: pathlib.Path, limit: int = 24) -> list[np.ndarray]:
     return chips[:limit]
 
 
-def best(call, repeats: int) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of call(), each the minimum over repeats, after one warm-up call."""
-    call()
-    cpu, wall = [], []
-    for _ in range(repeats):
-        c, w = time.process_time(), time.perf_counter()
+def measure(calls: dict, repeats: int) -> dict:
+    """{name: (CPU s, wall s)} per call, each the minimum over repeats; rounds interleave the calls (after a warm-up
+    call each), so a machine that gets busier part way through slows all of them alike."""
+    for call in calls.values():
         call()
-        cpu.append(time.process_time() - c)
-        wall.append(time.perf_counter() - w)
-    return min(cpu), min(wall)
+    times = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            c, w = time.process_time(), time.perf_counter()
+            call()
+            times[name].append((time.process_time() - c, time.perf_counter() - w))
+    return {name: (min(t[0] for t in ts), min(t[1] for t in ts)) for name, ts in times.items()}
 
 
 def session(blob: bytes, level, threads: int = 1) -> ort.InferenceSession:
@@ -65,8 +68,9 @@ def session(blob: bytes, level, threads: int = 1) -> ort.InferenceSession:
 
 
 def main() -> None:
-    directory = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] else REPO.parent / "shared/faces/party/real"
-    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    given = sys.argv[1] if len(sys.argv) > 1 else ""
+    directory = pathlib.Path(given) if given else REPO.parent / "shared/faces/party/real"
+    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     dat = models.face_recognition_model_location()
     chips = chips_from(directory)
     if len(chips) < 8:
@@ -80,28 +84,20 @@ def main() -> None:
 
     encoder = dlib.face_recognition_model_v1(dat)
     reference = np.array([np.array(v) for v in encoder.compute_face_descriptor(chips, 0)], np.float32)
-    rows = []
+    levels = [("DISABLE_ALL", ort.GraphOptimizationLevel.ORT_DISABLE_ALL, 1),
+              ("BASIC", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC, 1),
+              ("EXTENDED", ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, 1),
+              ("ALL (NCHWc layout)", ort.GraphOptimizationLevel.ORT_ENABLE_ALL, 1),
+              ("ALL, 2 intra-op threads", ort.GraphOptimizationLevel.ORT_ENABLE_ALL, 2)]
+    calls, worst = {}, 0.0
     for size in (1, 4, 8):
-        cpu, wall = best(lambda: encoder.compute_face_descriptor(chips[:size], 0), repeats)
-        rows.append(("dlib-bin compute_face_descriptor", size, cpu / size, wall / size))
-
-    levels = [("DISABLE_ALL", ort.GraphOptimizationLevel.ORT_DISABLE_ALL),
-              ("BASIC", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC),
-              ("EXTENDED", ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED),
-              ("ALL (NCHWc layout)", ort.GraphOptimizationLevel.ORT_ENABLE_ALL)]
-    worst = 0.0
-    for level_name, level in levels:
-        run = session(blob, level)
-        out = run.run(None, {dlib_onnx.INPUT_NAME: batch})[0]
-        worst = max(worst, float(np.abs(out - reference).max()))
+        calls["dlib-bin compute_face_descriptor", size] = lambda n=size: encoder.compute_face_descriptor(chips[:n], 0)
+    for name, level, threads in levels:
+        run = session(blob, level, threads)
+        worst = max(worst, float(np.abs(run.run(None, {dlib_onnx.INPUT_NAME: batch})[0] - reference).max()))
         for size in (1, 4, 8):
-            cpu, wall = best(lambda: run.run(None, {dlib_onnx.INPUT_NAME: batch[:size]}), repeats)
-            rows.append((f"onnxruntime {level_name}", size, cpu / size, wall / size))
-    for threads in (2,):
-        run = session(blob, ort.GraphOptimizationLevel.ORT_ENABLE_ALL, threads)
-        for size in (1, 4, 8):
-            cpu, wall = best(lambda: run.run(None, {dlib_onnx.INPUT_NAME: batch[:size]}), repeats)
-            rows.append((f"onnxruntime ALL, {threads} intra-op threads", size, cpu / size, wall / size))
+            calls["onnxruntime " + name, size] = lambda n=size, r=run: r.run(None, {dlib_onnx.INPUT_NAME: batch[:n]})
+    rows = [(name, size, cpu / size, wall / size) for (name, size), (cpu, wall) in measure(calls, repeats).items()]
 
     print(f"max |onnxruntime - dlib| over {len(chips)} faces, all variants: {worst:.2e}")
     print(f"{'variant':45} {'batch':>5} {'CPU ms/face':>12} {'wall ms/face':>13}")
