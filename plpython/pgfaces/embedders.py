@@ -94,11 +94,15 @@ class DlibEmbedder(Embedder):
 
         self.dlib = dlib
         shape_file = face_recognition_models.pose_predictor_five_point_model_location()
-        encoder_file = face_recognition_models.face_recognition_model_location()
+        self.network_file = face_recognition_models.face_recognition_model_location()
         self.shape_predictor = models.shared(("dlib-shape", shape_file), lambda: dlib.shape_predictor(shape_file))
-        self.encoder = models.shared(("dlib-resnet", encoder_file), lambda: dlib.face_recognition_model_v1(encoder_file))
         self.num_jitters = int(params.get("num_jitters", 0))
         self.padding = float(params.get("padding", 0.25))
+        # The descriptor network runs in onnxruntime: pgfaces.dlib_onnx reads it from dlib's own file, and the
+        # descriptors equal dlib's to 1e-6 at a twelfth of the dlib-bin wheel's CPU time. The ONNX file is made
+        # here (in the postmaster, when preloading), the session on first use: onnxruntime starts a thread, which a
+        # forked backend would not inherit. dlib itself runs the network only for jittered descriptors.
+        models.dlib_resnet_onnx(self.network_file)
 
     def _face_crops(self, image_bgr: np.ndarray, boxes: list[Box]):
         """Per box: an RGB crop around the face (with room for alignment) and the box in crop coordinates.
@@ -134,8 +138,14 @@ class DlibEmbedder(Embedder):
         # The aligned 150x150 chips that compute_face_descriptor(img, shapes) would cut, then one batched call.
         chips = [self.dlib.get_face_chip(crop, shape, size=150, padding=self.padding)
                  for crop, shape in (face.prepared for face in faces)]
-        vectors = self.encoder.compute_face_descriptor(chips, self.num_jitters)
-        return np.array([np.array(v) for v in vectors], dtype=np.float32).reshape(len(faces), self.dimensions)
+        if self.num_jitters:
+            network = models.shared(("dlib-resnet", self.network_file),
+                                    lambda: self.dlib.face_recognition_model_v1(self.network_file))
+            vectors = np.array([np.array(v) for v in network.compute_face_descriptor(chips, self.num_jitters)])
+        else:
+            session = models.onnx_session(models.dlib_resnet_onnx(self.network_file))
+            vectors = session.run(None, {session.get_inputs()[0].name: np.asarray(chips, np.float32)})[0]
+        return np.asarray(vectors, dtype=np.float32).reshape(len(faces), self.dimensions)
 
 
 def _clip(params: dict) -> Embedder:

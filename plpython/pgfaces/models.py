@@ -8,7 +8,9 @@ with them, whatever parameters its profiles use. `Registry` caches the configure
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
@@ -48,6 +50,27 @@ def _new_onnx_session(path: Path):
     # 150 MiB more per backend at 1280 px, for no measurable speed (`invoke bench`, backend RSS).
     options.enable_mem_pattern = False
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def cache_dir() -> Path:
+    """Where model files made here are kept: $PGFACES_MODEL_CACHE, else the user's cache directory (the server's
+    user has one: its home is the cluster's parent), else a temporary directory of this process."""
+    base = os.environ.get("PGFACES_MODEL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pgfaces")
+    try:
+        Path(base).mkdir(parents=True, exist_ok=True)
+        if os.access(base, os.W_OK):
+            return Path(base)
+    except OSError:
+        pass
+    return Path(shared(("cache-dir",), lambda: tempfile.mkdtemp(prefix="pgfaces-models-")))
+
+
+def dlib_resnet_onnx(dat_path: str) -> Path:
+    """dlib's face descriptor network as an ONNX file, made once from dlib's own file (pgfaces.dlib_onnx)."""
+    from . import dlib_onnx
+
+    return shared(("dlib-resnet-onnx", dat_path), lambda: dlib_onnx.onnx_model_file(dat_path, cache_dir()))
 
 
 def freeze(value):
