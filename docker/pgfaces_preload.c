@@ -1,27 +1,81 @@
 /*
- * pgfaces_preload: starts the embedded Python in the postmaster, so that PL/Python backends fork warm.
+ * pgfaces_preload: the pgfaces server library, listed in shared_preload_libraries (pgfaces/serverconf.py).
  *
- * PostgreSQL 15's plpython3 starts Python lazily, in each backend's first PL/Python call, so listing it in
- * shared_preload_libraries does not help. Listed there ahead of plpython3, this library calls Py_Initialize()
- * in the postmaster; Python's start-up imports sitecustomize from PYTHONPATH (the server's python dir), which
- * imports pgfaces' libraries and loads its models (plpython/pgfaces/warmup.py). A backend's PLy_initialize then
- * finds Python initialised (Py_Initialize is a no-op) and registers its plpy module as usual.
+ * 1. It defines the pgfaces.* settings. The limits (README, "Limits") are integers that only superusers may set
+ *    (PGC_SUSET), with bounds: a log-in role can neither SET them nor give them to itself with ALTER ROLE, so the
+ *    values an administrator chose hold against every role. pgfaces.analyse (immediate or deferred) is the user's
+ *    to choose per session. The SQL function pgfaces_limits() reads them; without this library (a managed service)
+ *    they are placeholders, and there a value may only lower the default (sql/idempotent/001-profiles.sql).
+ *    The defaults are those of pgfaces.records.Limits and pgfaces_limits(); a test compares them.
  *
- * Built and installed by docker/install-server.sh; used by `invoke up` (tasks.SPEED_SETTINGS).
+ * 2. It starts the embedded Python in the postmaster, so that PL/Python backends fork warm. PostgreSQL 15's
+ *    plpython3 starts Python lazily, in each backend's first PL/Python call, so listing it in
+ *    shared_preload_libraries does not help. Listed there ahead of plpython3, this library calls Py_Initialize()
+ *    in the postmaster; Python's start-up imports sitecustomize from PYTHONPATH (the server's python dir), which
+ *    imports pgfaces' libraries and loads its models (plpython/pgfaces/warmup.py). A backend's PLy_initialize then
+ *    finds Python initialised (Py_Initialize is a no-op) and registers its plpy module as usual.
+ *
+ * Built and installed by docker/install-server.sh.
  */
 #include "postgres.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 
+#include <limits.h>
 #include <Python.h>
 
 PG_MODULE_MAGIC;
 
 void _PG_init(void);
 
+static int max_image_bytes = 64 * 1024 * 1024;
+static int max_pixels = 100000000;
+static int max_faces = 500;
+static int max_results = 10000;
+static int analyse = 0;
+
+static const struct config_enum_entry analyse_options[] = {
+	{"immediate", 0, false},
+	{"deferred", 1, false},
+	{NULL, 0, false}
+};
+
+static void
+define_settings(void)
+{
+	DefineCustomIntVariable("pgfaces.max_image_bytes",
+							"Larger images are refused before decoding.",
+							"Only superusers may set it.",
+							&max_image_bytes, 64 * 1024 * 1024, 1, 1024 * 1024 * 1024,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgfaces.max_pixels",
+							"Images of more pixels (width x height from the header) are refused before decoding.",
+							"Only superusers may set it.",
+							&max_pixels, 100000000, 1, INT_MAX,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgfaces.max_faces",
+							"A photo with more faces is refused, whole.",
+							"Only superusers may set it.",
+							&max_faces, 500, 1, 100000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgfaces.max_results",
+							"Upper bound of n in every search function.",
+							"Only superusers may set it.",
+							&max_results, 10000, 1, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("pgfaces.analyse",
+							 "immediate: an INSERT analyses its photo; deferred: it queues the photo for workers.",
+							 NULL,
+							 &analyse, 0, analyse_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pgfaces");
+}
+
 void
 _PG_init(void)
 {
+	define_settings();
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 #if PY_VERSION_HEX >= 0x030C0000
