@@ -73,3 +73,29 @@ def shared_faces() -> pathlib.Path:
     if not SHARED_FACES.is_dir():
         pytest.skip(f"the test photos are not here: {SHARED_FACES} (clone the project beside shared/)")
     return SHARED_FACES
+
+
+@pytest.fixture(scope="session")
+def login_as(admin_url):
+    """login_as(url, "reader" | "writer") -> the URL of a new log-in user in pgfaces_<role>, over TCP (dropped at
+    the end of the session)."""
+    import secrets
+    import urllib.parse
+
+    import psycopg
+
+    made = []
+
+    def make(url: str, role: str) -> str:
+        name, password = f"pgfaces_test_{role}_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(16)
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f"create role {name} login password '{password}' in role pgfaces_{role}")
+        made.append(name)
+        parts = urllib.parse.urlsplit(url)
+        netloc = f"{name}:{urllib.parse.quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+    yield make
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        for name in made:
+            admin.execute(f"drop role if exists {name}")

@@ -170,3 +170,23 @@ def test_statement_timeout_stops_a_long_search(role_db, admin_url, role):
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f"alter role {name} set statement_timeout = '60s'")
+
+
+# Every function of the schema each role may execute, read from the catalog: a new function is callable by nobody
+# until sql/idempotent/090-grants.sql lists it, and nothing internal (pgfaces_py_*, reprocess, ...) is on a list.
+SEARCH = {"find_faces_near", "find_photos_near", "find_photos_of", "find_faces_like", "find_photos_like",
+          "face_embedding", "detect_and_embed", "km_between", "face_key",
+          "pgfaces_profile", "pgfaces_operator", "pgfaces_limits", "pgfaces_is_client_side"}
+CALLABLE = {"reader": SEARCH, "writer": SEARCH | {"remember_face", "pgfaces_remember"}}
+
+
+@pytest.mark.parametrize("role", ["reader", "writer"])
+def test_the_functions_each_role_may_call_are_exactly_the_listed_ones(role_db, role):
+    url, _ = role_db
+    with psycopg.connect(url, autocommit=True) as conn:
+        names = {r[0] for r in conn.execute(
+            "select p.proname from pg_proc p where p.pronamespace = 'public'::regnamespace"
+            " and not exists (select from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid"
+            "                 and d.deptype = 'e')"
+            " and has_function_privilege(%s, p.oid, 'execute')", (f"pgfaces_{role}",))}
+    assert names == CALLABLE[role]

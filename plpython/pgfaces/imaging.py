@@ -211,6 +211,10 @@ def decode_upright(
         raise ValueError(f"reduce must be one of {REDUCE_FACTORS}, not {reduce!r}")
     fmt, _, _ = read_header(data, limits)
     _check_complete(data, fmt)
+    if fmt != "jpeg":
+        # Only JPEG decodes smaller for less work (DCT scaling); other formats would be decoded whole and then
+        # shrunk by the decoder, which rounds a thin side down to 0 px. The caller shrinks (shrink_to) instead.
+        reduce = 1
     # cv2 reads GIF poorly across builds (and not at all in some); Pillow gives the first frame reliably.
     image = None if fmt == "gif" else _decode_with_cv2(data, fmt, reduce)
     if image is None:

@@ -64,11 +64,11 @@ def _ifd(exif: Image.Exif, tag: int) -> dict:
 
 
 def orientation_of(value) -> int:
-    try:
-        value = int(value)
-    except (TypeError, ValueError):
+    """The Orientation tag's value when it is a number of 1..8, else 1. A tag of another type (ASCII "6", a
+    rational) is ignored, as Pillow's own exif_transpose ignores it: only a numeric tag turns the picture."""
+    if type(value) is not int or not 1 <= value <= 8:
         return 1
-    return value if 1 <= value <= 8 else 1
+    return value
 
 
 def read_orientation(data: bytes) -> int:

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import imaging
 from .boxes import Box
+from .interrupts import checkpoint
 from .detectors import get_detector
 from .embedders import get_embedder
 from .errors import LimitError, ProfileError
@@ -51,6 +52,11 @@ def thumbnail(image_bgr: np.ndarray, box: Box, side: int = THUMBNAIL_SIDE) -> by
 REFERENCE_MAX_SIDE = 512
 # Of the longest side, added on every side when nothing was found at first (see _detect_with_border_retry).
 RETRY_BORDER = 0.25
+# A frame a face could fill: no longer than this times its width (or height). Thinner pictures get no retry.
+RETRY_MAX_ASPECT = 3.0
+# The smallest side in which any detector can see a face (MTCNN's smallest window is 12 px; the others' are larger).
+# A thinner picture holds no face: it is stored with none, and no detector runs on it.
+MIN_SIDE = 12
 
 
 def _detect_with_border_retry(detector, image: np.ndarray) -> list[Box]:
@@ -60,9 +66,11 @@ def _detect_with_border_retry(detector, image: np.ndarray) -> list[Box]:
     profile picture, the usual search reference) is often missed, and found once the frame has a margin.
     """
     boxes = detector(image)
-    if boxes:
+    height, width = image.shape[:2]
+    if boxes or max(height, width) > RETRY_MAX_ASPECT * min(height, width):
         return boxes
-    border = max(1, round(max(image.shape[:2]) * RETRY_BORDER))
+    checkpoint()
+    border = max(1, round(max(height, width) * RETRY_BORDER))
     framed = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=0)
     return [box.shifted(-border, -border) for box in detector(framed)]
 
@@ -80,6 +88,7 @@ def _detect(
     small, extra = imaging.shrink_to(small, max_side)
     # The reduced decode rounds sizes up, so measure the real scale rather than trusting `reduce`.
     scale = meta.width / small.shape[1]
+    checkpoint()
     boxes = []
     for box in _detect_with_border_retry(detector, small):
         box = box.scaled(scale).clipped(meta.width, meta.height)
@@ -116,6 +125,8 @@ def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[F
         imaging.read_header(data, limits)
         meta = read_metadata(data)
 
+    if min(meta.width, meta.height) < MIN_SIDE:
+        return [], 0
     sides = [None]  # None: the detector's own max_side
     if largest_only and detector.max_side and detector.max_side > REFERENCE_MAX_SIDE:
         # A reference's largest face is big: a small copy finds it at a fraction of the cost.
@@ -123,12 +134,14 @@ def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[F
     full_resolution = None
     for side in sides:
         boxes, small, scale = _detect(data, meta, detector, limits, side)
+        checkpoint()
         if not boxes:
             continue
         full = small
         if embedder.needs_full_resolution and scale != 1.0:
             if full_resolution is None:
                 full_resolution = imaging.decode_upright(data, limits, reduce=1, orientation=meta.orientation)
+                checkpoint()
             full = full_resolution
         aligned = [face for face in embedder.align(full, boxes) if face.plausible]
         if aligned:

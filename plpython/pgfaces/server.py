@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from . import analysis, profiles
+from . import analysis, interrupts, profiles
 from .errors import PgfacesError
 from .records import FACE_COLUMNS, PHOTO_COLUMNS, FaceRow, Limits, vector_text
 
@@ -19,9 +19,11 @@ USER_COLUMNS = ("taken_at", "latitude", "longitude", "camera", "exif")
 
 
 def entry_point(fn):
-    """Turns the errors a user can cause into plpy errors with their own SQLSTATE and message."""
+    """Lets the server's cancel and timeouts stop the call (pgfaces.interrupts), and turns the errors a user can
+    cause into plpy errors with their own SQLSTATE and message."""
     @functools.wraps(fn)
     def call(plpy, *args, **kwargs):
+        interrupts.watch(plpy)
         try:
             return fn(plpy, *args, **kwargs)
         except PgfacesError as e:

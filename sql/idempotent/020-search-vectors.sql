@@ -72,7 +72,7 @@ declare
     distances float8[];
     got_photos bigint;
 begin
-    if max_distance is not null and max_distance <= 0 then
+    if max_distance <= 0 or max_distance = 'NaN' then
         raise exception 'max_distance must be positive (got %)', max_distance using errcode = 'invalid_parameter_value';
     end if;
     loop

@@ -56,9 +56,6 @@ declare
     p profiles := pgfaces_profile(profile);
 begin
     perform pgfaces_check_n(n);
-    if max_distance is not null and max_distance <= 0 then
-        raise exception 'max_distance must be positive (got %)', max_distance using errcode = 'invalid_parameter_value';
-    end if;
     return query select * from pgfaces_photos_near(p, (pgfaces_reference(p, image)).embedding, n, max_distance);
 end
 $$;
