@@ -7,8 +7,13 @@ from invoke import Exit, task
 
 from pgfaces.client import cli
 
-from . import cluster
+from . import cluster as server
 from .config import HOME, SHARED_FACES
+
+
+def database_url() -> str:
+    """The project's database, once it answers (else: what to run to start it)."""
+    return server.live_uri()
 
 
 def _exit(code: int) -> None:
@@ -25,7 +30,7 @@ def _exit(code: int) -> None:
             "client_side": "detect and embed here, not in the server (databases without plpython3u)"})
 def load(c, path, also=None, workers=0, quiet=False, client_side=False):
     """Load photos into the database; files already there are skipped; failures are listed at the end."""
-    _exit(cli.load(cluster.live_uri(), [path, *(also or [])], workers or None, quiet, client_side or None))
+    _exit(cli.load(database_url(), [path, *(also or [])], workers or None, quiet, client_side or None))
 
 
 @task(help={"image": "reference photo of the person (its largest face is used)",
@@ -44,8 +49,22 @@ def search(c, image, n=10, since="", until="", near="", camera="", person="", pr
         filters = s.Filters(since or None, until or None, s.parse_near(near) if near else None, camera or None)
     except ValueError as e:
         raise Exit(str(e))
-    _exit(cli.search(cluster.live_uri(), image, person or None, n, filters, profile or None, max_distance or None,
+    _exit(cli.search(database_url(), image, person or None, n, filters, profile or None, max_distance or None,
                      html or None, client_side or None))
+
+
+@task(help={"profile": "profile whose faces to group (default: the default profile)",
+            "client_side": "group them here, not in the server (databases without plpython3u)"})
+def cluster(c, profile="", client_side=False):
+    """Group the collection's faces into people (cluster_faces), with a progress line."""
+    _exit(cli.cluster(database_url(), profile or None, client_side or None))
+
+
+@task(help={"html": "also write a page with each person's cover face and a strip of their faces",
+            "hidden": "list hidden people too"})
+def people(c, html="", hidden=False):
+    """Print the people of the collection (people_overview) and the faces in none."""
+    _exit(cli.people(database_url(), html or None, hidden))
 
 
 @task(help={"photos": "folder of photos to load (default: ../shared/faces when it exists)"})
@@ -58,7 +77,7 @@ def demo(c, photos=""):
         reference = SHARED_FACES / "photos" / "seed" / "find-faces-talk" / "slides" / "images" / "slack-picture.jpg"
     else:
         raise Exit(f"no sample photos at {SHARED_FACES}: run `./pgfaces demo --photos FOLDER` with a folder of photos")
-    print(cluster.up(c))
+    print(server.up(c))
     load(c, folders[0], also=folders[1:])
     if reference is None:
         print("loaded; now search: ./pgfaces search path/to/me.jpg")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from . import analysis, interrupts, profiles
+from . import analysis, interrupts, people, profiles
 from .errors import PgfacesError
 from .records import FACE_COLUMNS, PHOTO_COLUMNS, FaceRow, Limits, vector_text
 
@@ -51,6 +51,7 @@ def _ingest_profiles(plpy, GD) -> list[dict]:
 
 
 def write_faces(plpy, GD, photo_id: int, faces: list[FaceRow]) -> None:
+    """A photo's faces, each joining a person at once where it clearly belongs (pgfaces_join_people)."""
     insert = _plan(
         plpy, GD,
         f"insert into faces (photo_id, {', '.join(FACE_COLUMNS)}) values ($1, $2, $3, $4, $5, $6, $7, $8::vector, $9)",
@@ -58,6 +59,8 @@ def write_faces(plpy, GD, photo_id: int, faces: list[FaceRow]) -> None:
     )
     for face in faces:
         plpy.execute(insert, [photo_id, *face.values()])
+    if faces:
+        plpy.execute(_plan(plpy, GD, "select pgfaces_join_people($1)", ["bigint"]), [photo_id])
 
 
 # --- INSERT INTO photos --------------------------------------------------------------------------------------------
@@ -157,3 +160,25 @@ def reprocess(plpy, GD, profile_row) -> int:
         plpy.execute(add, [ref["person_id"], name, ref["image"], vector_text(found.face.embedding),
                            found.face.thumbnail or None])
     return total
+
+
+# --- people ----------------------------------------------------------------------------------------------------
+
+
+class _Database:
+    """pgfaces.people.Database over plpy: prepared plans cached in GD, progress as NOTICEs."""
+
+    def __init__(self, plpy, GD):
+        self.plpy, self.GD = plpy, GD
+
+    def rows(self, sql: str, args: list, types: list[str]) -> list[tuple]:
+        return [tuple(r.values()) for r in self.plpy.execute(_plan(self.plpy, self.GD, sql, types), args)]
+
+    def progress(self, message: str) -> None:
+        self.plpy.notice(message)
+
+
+@entry_point
+def cluster_faces(plpy, GD, profile_row) -> int:
+    return people.cluster(_Database(plpy, GD), profiles.from_row(profile_row))
+

@@ -147,37 +147,3 @@ begin
     return query select * from pgfaces_photos_near(p, embedding, n, pgfaces_max_distance(p, max_distance));
 end
 $$;
-
--- Ranks photos by the best distance to any of a person's reference faces.
-create or replace function find_photos_of(name text, n int default 10, max_distance float8 default null,
-                                          profile text default null)
-returns table (photo_id bigint, filename text, face_id bigint, distance float8)
-language plpgsql stable parallel safe security definer
-set search_path = public, pg_temp
-as $$
-declare
-    p profiles := pgfaces_profile(profile);
-    who bigint;
-begin
-    perform pgfaces_check_n(n);
-    select pe.id into who from people pe where pe.name = find_photos_of.name;
-    if not found then
-        raise exception 'unknown person %', coalesce(format('"%s"', name), 'NULL')
-            using errcode = 'invalid_parameter_value', hint = 'remember_face(name, image) adds one';
-    end if;
-    if not exists (select 1 from person_references r where r.person_id = who and r.profile = p.name) then
-        raise exception 'person "%" has no reference face for profile "%"', name, p.name
-            using errcode = 'invalid_parameter_value',
-                  hint = format('run remember_face or reprocess(%L)', p.name);
-    end if;
-    return query
-        select b.photo_id, b.filename, b.face_id, b.distance
-        from (select distinct on (m.photo_id) m.photo_id, m.filename, m.face_id, m.distance
-              from person_references r
-              cross join lateral pgfaces_photos_near(p, r.embedding, n, max_distance) m
-              where r.person_id = who and r.profile = p.name
-              order by m.photo_id, m.distance) b
-        order by b.distance, b.photo_id
-        limit n;
-end
-$$;

@@ -29,7 +29,9 @@ begin
             ('find_photos_like', 'image bytea, n int, max_distance text, profile text default null',
              'table (photo_id bigint, filename text, face_id bigint, distance float8)', embed_instead),
             ('remember_face', 'name text, image bytea, profile text default null', 'bigint',
-             'embed the reference in the client: pgfaces.client.remember_face(conn, name, image)')
+             'embed the reference in the client: pgfaces.client.remember_face(conn, name, image)'),
+            ('cluster_faces', 'profile text default null', 'int',
+             'group the faces in the client: python -m pgfaces.client cluster (pgfaces.client.cluster_faces)')
         ) as s(name, args, returns, instead)
     loop
         execute format($f$

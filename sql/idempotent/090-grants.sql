@@ -17,7 +17,8 @@ begin
 end
 $$;
 
-grant select on photos, faces, profiles, people, person_references to pgfaces_reader, pgfaces_writer;
+grant select on photos, faces, profiles, people, person_references, people_overview, unassigned_faces
+    to pgfaces_reader, pgfaces_writer;
 -- A writer gives a photo's name, bytes and, if they like, its metadata; the id, the time it was added and what
 -- the bytes say (hash, size) are the server's to fill.
 revoke insert, update on photos from pgfaces_writer;
@@ -42,10 +43,15 @@ declare
     f regprocedure;
     reader_may constant text[] := array[
         'find_faces_near', 'find_photos_near', 'find_photos_of', 'find_faces_like', 'find_photos_like',
-        'face_embedding', 'detect_and_embed', 'km_between', 'face_key',
+        'face_embedding', 'detect_and_embed', 'km_between', 'face_key', 'find_photos_with', 'suggest_people',
         -- read-only helpers the clients' own queries use (pgfaces.search, pgfaces.client)
         'pgfaces_profile', 'pgfaces_operator', 'pgfaces_limits', 'pgfaces_is_client_side'];
-    writer_may constant text[] := array['remember_face', 'pgfaces_remember'];
+    writer_may constant text[] := array[
+        'remember_face', 'name_person', 'merge_people', 'assign_face', 'unassign_face', 'hide_person',
+        'forget_person', 'cluster_faces',
+        -- client-side mode: what the server's Python would call, called by the client (pgfaces.client)
+        'pgfaces_remember', 'pgfaces_join_people', 'pgfaces_cluster_begin', 'pgfaces_cluster_faces',
+        'pgfaces_cluster_apply'];
 begin
     for f in
         select p.oid::regprocedure from pg_proc p

@@ -33,7 +33,7 @@ from . import pool
 log = logging.getLogger(__name__)
 
 __all__ = ["connect", "load", "search", "remember_face", "face_embedding", "embed_reference", "profiles", "limits",
-           "is_client_side", "LoadReport"]
+           "is_client_side", "cluster_faces", "LoadReport"]
 
 LoadReport = loader.LoadReport
 
@@ -125,6 +125,7 @@ def write_photo(conn, result: PhotoAnalysis, data: bytes) -> int | None:
             with conn.cursor().copy(f"copy faces (photo_id, {', '.join(FACE_COLUMNS)}) from stdin") as copy:
                 for face in result.faces:
                     copy.write_row((inserted[0], *face.values()))
+            conn.execute("select pgfaces_join_people(%s)", (inserted[0],))  # as the server's trigger does
     return len(result.faces)
 
 
@@ -222,3 +223,30 @@ def remember_face(conn, name: str, image, profile: str | None = None, local: boo
     return conn.execute("select pgfaces_remember(%s, %s, %s, %s::vector, %s)",
                         (name, p["name"], data, vector_text(found.face.embedding), found.face.thumbnail or None)
                         ).fetchone()[0]
+
+
+# --- people ----------------------------------------------------------------------------------------------------
+
+
+class _Database:
+    """pgfaces.people.Database over a psycopg connection: $1, $2 become %s; progress goes to `progress`."""
+
+    def __init__(self, conn, progress):
+        self.conn, self.progress = conn, progress
+
+    def rows(self, sql: str, args: list, types: list[str]) -> list[tuple]:
+        import re
+
+        return self.conn.execute(re.sub(r"\$\d+", "%s", sql), args).fetchall()
+
+
+def cluster_faces(conn, profile: str | None = None, local: bool | None = None, progress=log.info) -> int:
+    """cluster_faces(profile): groups the profile's faces into people, here or in the server. Returns how many
+    faces changed person."""
+    from .. import people
+
+    if not _local(conn, local):
+        return conn.execute("select cluster_faces(%s)", (profile,)).fetchone()[0]
+    with conn.transaction():  # one transaction, as in the server: the run's lock and snapshot
+        return people.cluster(_Database(conn, progress), search_profile(conn, profile))
+

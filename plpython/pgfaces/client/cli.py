@@ -107,6 +107,34 @@ def remember(dsn: str, name: str, image: str, profile: str | None = None, local:
     return _run(body)
 
 
+def cluster(dsn: str, profile: str | None = None, local: bool | None = None) -> int:
+    """Groups the profile's faces into people (cluster_faces), printing a progress line as it goes."""
+    from . import cluster_faces
+
+    def body() -> int:
+        with _connect(dsn) as conn:
+            changed = cluster_faces(conn, profile, local, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        print(f"{changed} faces changed person")
+        return 0
+    return _run(body)
+
+
+def people(dsn: str, html: str | None = None, hidden: bool = False) -> int:
+    """Prints the people of the collection (people_overview) and how many faces are in none; `html`: also write
+    a page with each person's cover face and a strip of their faces."""
+    from .. import overview
+
+    def body() -> int:
+        with _connect(dsn) as conn:
+            persons, unassigned = overview.people(conn, hidden), overview.unassigned_count(conn)
+            print(overview.table(persons, unassigned))
+            if html:
+                pathlib.Path(html).write_text(overview.page(conn, persons, unassigned))
+                print(f"people page: {html}")
+        return 0
+    return _run(body)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pgfaces.client", description=__doc__.splitlines()[0])
     parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL", ""),
@@ -132,6 +160,10 @@ def main(argv=None) -> int:
     remember_cmd = commands.add_parser("remember", help="store IMAGE as a reference face of NAME")
     remember_cmd.add_argument("name")
     remember_cmd.add_argument("image")
+    commands.add_parser("cluster", help="group the faces into people (cluster_faces)")
+    people_cmd = commands.add_parser("people", help="list the people of the collection")
+    people_cmd.add_argument("--html", default=None, help="also write a page of their faces here")
+    people_cmd.add_argument("--hidden", action="store_true", help="list hidden people too")
     args = parser.parse_args(argv)
 
     if args.command == "load":
@@ -141,4 +173,8 @@ def main(argv=None) -> int:
                       args.local)
     if args.command == "embed":
         return embed(args.dsn, args.image, args.profile, args.local)
+    if args.command == "cluster":
+        return cluster(args.dsn, args.profile, args.local)
+    if args.command == "people":
+        return people(args.dsn, args.html, args.hidden)
     return remember(args.dsn, args.name, args.image, args.profile, args.local)

@@ -1,0 +1,353 @@
+-- People: the user's edits, the views, and searching by people. Plain SQL: present in both modes. How faces are
+-- grouped (cluster_faces, joining on INSERT) is in 045-people-clustering.sql; README.md, "People", tells the rules.
+--
+-- The rules every function here keeps: a face the user placed (assign_face, unassign_face, merge_people,
+-- forget_person: faces.assigned_by = 'user') stays where the user put it; a person's faces are of one profile; two
+-- faces of one photo are never the same person; a name belongs to one person.
+
+create or replace function pgfaces_person(person_id bigint)
+returns people
+language plpgsql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+declare
+    pe people;
+begin
+    select * into pe from people where id = person_id;
+    if not found then
+        raise exception 'unknown person id %', coalesce(person_id::text, 'NULL') using errcode = 'invalid_parameter_value';
+    end if;
+    return pe;
+end
+$$;
+
+create or replace function pgfaces_person_named(name text)
+returns people
+language plpgsql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+declare
+    pe people;
+begin
+    select * into pe from people where people.name = pgfaces_person_named.name;
+    if not found then
+        raise exception 'unknown person %', coalesce(format('"%s"', name), 'NULL')
+            using errcode = 'invalid_parameter_value',
+                  hint = 'name_person(person_id, name) names one of people_overview; remember_face(name, image) adds one';
+    end if;
+    return pe;
+end
+$$;
+
+-- Photos in which the person already has a face other than `face_id`: a face may not join them there.
+create or replace function pgfaces_person_in_photo(person_id bigint, photo_id bigint, face_id bigint)
+returns boolean
+language sql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+    select exists (select from faces f where f.person_id = $1 and f.photo_id = $2 and f.id <> $3)
+$$;
+
+create or replace function name_person(person_id bigint, name text)
+returns bigint
+language plpgsql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    pe people := pgfaces_person(person_id);
+    other people;
+begin
+    if name is null or length(trim(name)) = 0 then
+        raise exception 'a person needs a name (unnamed people wait for one in people_overview)'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    name := trim(name);
+    select * into other from people where people.name = name_person.name and id <> pe.id;
+    if found then
+        raise exception 'person % is named "%" already', other.id, name
+            using errcode = 'unique_violation',
+                  hint = format('merge_people(%s, %s) makes them one person', other.id, pe.id);
+    end if;
+    update people set name = name_person.name where id = pe.id;
+    return pe.id;
+end
+$$;
+
+-- Everything of `other_id` becomes `keep_id`'s: faces (as the user's decision), references, and its name when
+-- `keep_id` has none. Two people with faces in one photo cannot be one person.
+create or replace function merge_people(keep_id bigint, other_id bigint)
+returns bigint
+language plpgsql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    keep people := pgfaces_person(keep_id);
+    other people := pgfaces_person(other_id);
+    shared bigint;
+begin
+    if keep.id = other.id then
+        raise exception 'cannot merge person % into itself', keep.id using errcode = 'invalid_parameter_value';
+    end if;
+    if keep.profile <> other.profile then
+        raise exception 'person % has faces of profile "%", person % of "%": they cannot be one person',
+            keep.id, keep.profile, other.id, other.profile using errcode = 'invalid_parameter_value';
+    end if;
+    perform from people where id in (keep.id, other.id) order by id for update;
+    select a.photo_id into shared from faces a join faces b on a.photo_id = b.photo_id
+    where a.person_id = keep.id and b.person_id = other.id limit 1;
+    if found then
+        raise exception 'persons % and % both have a face in photo %: two faces of one photo are never one person',
+            keep.id, other.id, shared
+            using errcode = 'integrity_constraint_violation',
+                  hint = 'unassign_face(face_id) the wrong face first';
+    end if;
+    update faces set person_id = keep.id, assigned_by = 'user' where person_id = other.id;
+    update person_references set person_id = keep.id where person_id = other.id;
+    delete from people where id = other.id;
+    if keep.name is null and other.name is not null then
+        update people set name = other.name where id = keep.id;
+    end if;
+    return keep.id;
+end
+$$;
+
+create or replace function assign_face(face_id bigint, person_id bigint)
+returns bigint
+language plpgsql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    pe people := pgfaces_person(person_id);
+    f faces;
+begin
+    select * into f from faces where id = face_id for update;
+    if not found then
+        raise exception 'unknown face id %', coalesce(face_id::text, 'NULL') using errcode = 'invalid_parameter_value';
+    end if;
+    if f.profile <> pe.profile then
+        raise exception 'face % is of profile "%", person %''s faces are of profile "%"', f.id, f.profile, pe.id, pe.profile
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if pgfaces_person_in_photo(pe.id, f.photo_id, f.id) then
+        raise exception 'person % has another face in photo % already: two faces of one photo are never one person',
+            pe.id, f.photo_id using errcode = 'integrity_constraint_violation';
+    end if;
+    update faces set person_id = pe.id, assigned_by = 'user' where id = f.id;
+    return pe.id;
+end
+$$;
+
+-- Takes the face out of its person and keeps it out: no clustering or joining puts it back anywhere.
+create or replace function unassign_face(face_id bigint)
+returns bigint
+language plpgsql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    f faces;
+begin
+    select * into f from faces where id = face_id for update;
+    if not found then
+        raise exception 'unknown face id %', coalesce(face_id::text, 'NULL') using errcode = 'invalid_parameter_value';
+    end if;
+    update faces set person_id = null, assigned_by = 'user' where id = f.id;
+    return f.person_id;
+end
+$$;
+
+create or replace function hide_person(person_id bigint, hidden boolean default true)
+returns bigint
+language plpgsql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    pe people := pgfaces_person(person_id);
+begin
+    update people set hidden = coalesce(hide_person.hidden, true) where id = pe.id;
+    return pe.id;
+end
+$$;
+
+-- Privacy: the person, their references and which faces are theirs are deleted; the photos and faces stay, and
+-- those faces are kept out of every person (no run makes a new person of them). Returns the faces released.
+create or replace function forget_person(person_id bigint)
+returns bigint
+language plpgsql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    pe people := pgfaces_person(person_id);
+    released bigint;
+begin
+    update faces set person_id = null, assigned_by = 'user' where faces.person_id = pe.id;
+    get diagnostics released = row_count;
+    delete from people where id = pe.id;  -- person_references go with it (on delete cascade)
+    return released;
+end
+$$;
+
+create or replace function forget_person(name text)
+returns bigint
+language sql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$ select forget_person((pgfaces_person_named(name)).id) $$;
+
+-- What the collection shows: one row per person.
+create or replace view people_overview as
+select pe.id as person_id, pe.name, pe.profile, pe.hidden,
+       count(f.id) as faces, count(distinct f.photo_id) as photos,
+       min(ph.taken_at) as first_taken_at, max(ph.taken_at) as last_taken_at,
+       coalesce(pe.cover_face_id,
+                (select c.id from faces c where c.person_id = pe.id order by c.width * c.height desc, c.id limit 1))
+           as cover_face_id
+from people pe
+left join faces f on f.person_id = pe.id
+left join photos ph on ph.id = f.photo_id
+group by pe.id;
+
+-- Faces in no person: waiting for cluster_faces(), or kept apart by the user (kept_apart).
+create or replace view unassigned_faces as
+select f.id as face_id, f.photo_id, ph.filename, f.profile, f.x, f.y, f.width, f.height,
+       coalesce(f.assigned_by = 'user', false) as kept_apart
+from faces f join photos ph on ph.id = f.photo_id
+where f.person_id is null;
+
+-- Searching by people -------------------------------------------------------------------------------------------
+
+-- The queries that stand for a person in a profile: their reference faces, else (a person named from a group
+-- clustering found) their own faces, the largest first.
+create or replace function pgfaces_person_queries(pe people, p profiles, most int default 20)
+returns table (embedding vector)
+language sql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+    select r.embedding from person_references r where r.person_id = pe.id and r.profile = p.name
+    union all
+    (select f.embedding from faces f
+     where f.person_id = pe.id and f.profile = p.name
+       and not exists (select from person_references r where r.person_id = pe.id and r.profile = p.name)
+     order by f.width * f.height desc, f.id limit most)
+$$;
+
+-- The person's photos: every photo with a face assigned to them, and the photos whose faces lie nearest their
+-- references (or faces), best first. A face of another named person, or one the user placed in another person,
+-- is not theirs. `distance`: the face's distance to the nearest of the person's references (or faces).
+create or replace function find_photos_of(name text, n int default 10, max_distance float8 default null,
+                                          profile text default null)
+returns table (photo_id bigint, filename text, face_id bigint, distance float8)
+language plpgsql stable parallel safe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    p profiles := pgfaces_profile(profile);
+    pe people;
+    queries vector[];
+begin
+    perform pgfaces_check_n(n);
+    pe := pgfaces_person_named(name);
+    select coalesce(array_agg(q.embedding), '{}') into queries from pgfaces_person_queries(pe, p) q;
+    if cardinality(queries) = 0 then
+        raise exception 'person "%" has no reference face for profile "%"', name, p.name
+            using errcode = 'invalid_parameter_value',
+                  hint = format('run remember_face or reprocess(%L)', p.name);
+    end if;
+    return query execute format($q$
+        select b.photo_id, b.filename, b.face_id, b.distance
+        from (select distinct on (c.photo_id) c.photo_id, ph.filename, c.face_id, c.distance
+              from (select f.photo_id, f.id as face_id,
+                           (select min((f.embedding::vector(%1$s) %2$s q::vector(%1$s))::float8) from unnest($1) q) as distance
+                    from faces f where f.person_id = $2 and f.profile = $3
+                    union all
+                    select m.photo_id, m.face_id, m.distance
+                    from unnest($1) q cross join lateral pgfaces_photos_near($4, q, $5, $6) m
+                    join faces f on f.id = m.face_id
+                    left join people other on other.id = f.person_id
+                    where f.person_id = $2 or f.person_id is null
+                       or (other.name is null and f.assigned_by is distinct from 'user')) c
+              join photos ph on ph.id = c.photo_id
+              order by c.photo_id, c.distance, c.face_id) b
+        order by b.distance, b.photo_id
+        limit $5
+        $q$, p.dimensions, pgfaces_operator(p))
+    using queries, pe.id, p.name, p, n, max_distance;
+end
+$$;
+
+-- The photos in which all the named people appear: by a face assigned to them, or an unassigned face within the
+-- profile's same-person threshold of their references. With `only`, no other named person appears in them.
+-- Ranked by the farthest of the people's matches (0 for assigned faces), then the newest photo.
+-- (`only` is a reserved word: pass it by position, or as "only" => true.)
+create or replace function find_photos_with(names text[], n int default 10, "only" boolean default false)
+returns table (photo_id bigint, filename text, taken_at timestamptz, distance float8)
+language plpgsql stable parallel safe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    wanted bigint[];
+    unknown text;
+begin
+    perform pgfaces_check_n(n);
+    if names is null or cardinality(names) = 0 then
+        raise exception 'find_photos_with needs at least one name' using errcode = 'invalid_parameter_value';
+    end if;
+    select u.name into unknown from unnest(names) u(name) where not exists (select from people pe where pe.name = u.name)
+    limit 1;
+    if found then
+        perform pgfaces_person_named(unknown);  -- raises "unknown person ..."
+    end if;
+    select array_agg(distinct pe.id) into wanted from people pe where pe.name = any (names);
+    return query
+        with appearances as (
+            select f.photo_id, f.person_id, 0::float8 as distance
+            from faces f where f.person_id = any (wanted)
+            union all
+            select m.photo_id, pe.id, m.distance
+            from people pe
+            join profiles p on p.name = pe.profile
+            join person_references r on r.person_id = pe.id and r.profile = p.name
+            cross join lateral pgfaces_faces_near(p, r.embedding, 200) m
+            join faces f on f.id = m.face_id
+            where pe.id = any (wanted) and m.distance <= coalesce(p.match_threshold, 0)
+              and f.person_id is null
+        ),
+        per_photo as (
+            select a.photo_id, max(a.best) as distance
+            from (select photo_id, person_id, min(distance) as best from appearances group by photo_id, person_id) a
+            group by a.photo_id
+            having count(*) = cardinality(wanted)
+        )
+        select pp.photo_id, ph.filename, ph.taken_at, pp.distance
+        from per_photo pp join photos ph on ph.id = pp.photo_id
+        where not find_photos_with."only" or not exists (
+            select from faces f join people other on other.id = f.person_id
+            where f.photo_id = pp.photo_id and other.name is not null and not other.id = any (wanted))
+        order by pp.distance, ph.taken_at desc nulls last, pp.photo_id
+        limit n;
+end
+$$;
+
+-- The unnamed people whose faces lie nearest a named person's references (or faces): candidates to merge into
+-- them (merge_people(named_id, person_id)), never merged on their own. Nearest first.
+create or replace function suggest_people(name text, n int default 5)
+returns table (person_id bigint, faces bigint, distance float8)
+language plpgsql stable parallel safe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    pe people := pgfaces_person_named(name);
+    p profiles := pgfaces_profile(pe.profile);
+begin
+    perform pgfaces_check_n(n);
+    return query
+        select f.person_id, count(distinct f.id), min(m.distance)
+        from pgfaces_person_queries(pe, p) q
+        cross join lateral pgfaces_faces_near(p, q.embedding, 100) m
+        join faces f on f.id = m.face_id
+        join people other on other.id = f.person_id
+        where other.name is null and other.id <> pe.id
+          and m.distance <= coalesce(p.match_threshold, 'infinity')
+        group by f.person_id
+        order by min(m.distance), f.person_id
+        limit n;
+end
+$$;
