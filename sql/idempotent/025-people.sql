@@ -22,7 +22,8 @@ begin
         raise exception 'profile "%" has % dimensions, the embedding has %', p.name, p.dimensions, vector_dims(embedding)
             using errcode = 'invalid_parameter_value';
     end if;
-    insert into people (name) values (pgfaces_remember.name) on conflict on constraint people_name_key do nothing;
+    insert into people (name, profile) values (pgfaces_remember.name, p.name)
+        on conflict on constraint people_name_key do nothing;
     select pe.id into who from people pe where pe.name = pgfaces_remember.name;
     insert into person_references (person_id, profile, image, embedding, thumbnail)
     select who, p.name, pgfaces_remember.image, pgfaces_remember.embedding, pgfaces_remember.thumbnail

@@ -312,7 +312,8 @@ begin
         ),
         per_photo as (
             select a.photo_id, max(a.best) as distance
-            from (select photo_id, person_id, min(distance) as best from appearances group by photo_id, person_id) a
+            from (select ap.photo_id, ap.person_id, min(ap.distance) as best from appearances ap
+                  group by ap.photo_id, ap.person_id) a
             group by a.photo_id
             having count(*) = cardinality(wanted)
         )
