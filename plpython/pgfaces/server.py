@@ -16,6 +16,8 @@ from .records import FACE_COLUMNS, PHOTO_COLUMNS, FaceRow, Limits, vector_text
 
 # Of the derived columns, the ones a value given in the INSERT overrides (README: "values given in the INSERT win").
 USER_COLUMNS = ("taken_at", "latitude", "longitude", "camera", "exif")
+# What the before trigger leaves for the after trigger of a deferred INSERT, in place of the faces: queue it.
+QUEUE = "queue"
 
 
 def entry_point(fn):
@@ -62,20 +64,24 @@ def write_faces(plpy, GD, photo_id: int, faces: list[FaceRow]) -> None:
 
 
 @entry_point
-def analyse_photo(plpy, GD, new: dict) -> dict:
-    """The before-insert trigger's work: the row with its derived columns; its faces wait in GD for the after trigger."""
+def analyse_photo(plpy, GD, new: dict, deferred: bool = False) -> dict:
+    """The before-insert trigger's work: the row with its derived columns, without its image (the trigger keeps its
+    own copy). Its faces, or when `deferred` the order to queue it, wait in GD for the after trigger."""
     data = bytes(new["image"])
+    new["image"] = None
     new["sha256"] = digest = analysis.sha256(data)
     if plpy.execute(_plan(plpy, GD, "select 1 from photos where sha256 = $1", ["text"]), [digest]).nrows():
         # Stored already: the unique constraint decides, before any detection (an error, or nothing at all
         # under ON CONFLICT DO NOTHING).
         return new
-    result = analysis.analyse_photo(data, new["filename"], _ingest_profiles(plpy, GD), limits(plpy, GD), digest)
+    # Deferred: the metadata only (hash, header, EXIF), as cheap as the INSERT itself; the workers find the faces.
+    profile_rows = [] if deferred else _ingest_profiles(plpy, GD)
+    result = analysis.analyse_photo(data, new["filename"], profile_rows, limits(plpy, GD), digest)
     derived = result.photo.values()
     for column in PHOTO_COLUMNS:
         if column not in USER_COLUMNS or new.get(column) is None:
             new[column] = derived[column]
-    _pending(plpy, GD)[digest] = result.faces
+    _pending(plpy, GD)[digest] = QUEUE if deferred else result.faces
     return new
 
 
@@ -91,9 +97,35 @@ def _pending(plpy, GD) -> dict:
 def photos_after_insert(plpy, GD, TD):
     new = TD["new"]
     faces = _pending(plpy, GD).pop(new["sha256"], None)
-    if faces:
+    if faces == QUEUE:
+        plpy.execute(_plan(plpy, GD, "select pgfaces_queue($1)", ["bigint"]), [new["id"]])
+    elif faces:
         write_faces(plpy, GD, new["id"], faces)
     return None
+
+
+def _replace_faces(plpy, GD, photo_id: int, filename: str, image, profile: dict, lim: Limits) -> int:
+    """A stored photo analysed again with one profile: its faces of that profile replaced. Returns the face count."""
+    result = analysis.analyse_photo(bytes(image), filename, [profile], lim)
+    plpy.execute(_plan(plpy, GD, "delete from faces where photo_id = $1 and profile = $2", ["bigint", "text"]),
+                 [photo_id, profile["name"]])
+    write_faces(plpy, GD, photo_id, result.faces)
+    return len(result.faces)
+
+
+# --- the queue's in-server worker ----------------------------------------------------------------------------------
+
+
+@entry_point
+def run_job(plpy, GD, photo_id: int, profile_row) -> int:
+    """One claimed job (pgfaces_run_job, 045-queue-server.sql checks the claim): the photo's faces for the profile,
+    written as the INSERT trigger writes them. Returns the face count."""
+    rows = plpy.execute(_plan(plpy, GD, "select filename, image from photos where id = $1", ["bigint"]), [photo_id])
+    if not rows.nrows():
+        return 0  # deleted meanwhile (its job goes with it)
+    row = rows[0]
+    return _replace_faces(plpy, GD, photo_id, row["filename"], row["image"], profiles.from_row(profile_row),
+                          limits(plpy, GD))
 
 
 # --- functions -----------------------------------------------------------------------------------------------------
@@ -118,24 +150,22 @@ def reference(plpy, GD, profile_row, image):
 
 
 @entry_point
-def reprocess(plpy, GD, profile_row) -> int:
-    """Recomputes a profile's faces (and people's references) from the stored bytes. Returns the face count."""
+def reprocess(plpy, GD, profile_row, photos: bool = True) -> int:
+    """Recomputes a profile's faces (unless `photos` is false: the queue does them) and people's references from the
+    stored bytes. Returns the face count."""
     profile = profiles.from_row(profile_row)
     lim = limits(plpy, GD)
     name = profile["name"]
-    delete = _plan(plpy, GD, "delete from faces where photo_id = $1 and profile = $2", ["bigint", "text"])
     total = 0
-    cursor = plpy.cursor("select id, filename, image from photos order by id")
-    while rows := cursor.fetch(16):
+    cursor = plpy.cursor("select id, filename, image from photos order by id") if photos else None
+    while cursor is not None and (rows := cursor.fetch(16)):
         for row in rows:
-            plpy.execute(delete, [row["id"], name])
             try:
-                result = analysis.analyse_photo(bytes(row["image"]), row["filename"], [profile], lim)
+                total += _replace_faces(plpy, GD, row["id"], row["filename"], row["image"], profile, lim)
             except PgfacesError as e:
+                plpy.execute(_plan(plpy, GD, "delete from faces where photo_id = $1 and profile = $2",
+                                   ["bigint", "text"]), [row["id"], name])
                 plpy.warning(f"{e} (photo {row['id']}); no faces for profile {name}")
-                continue
-            write_faces(plpy, GD, row["id"], result.faces)
-            total += len(result.faces)
 
     # People's references: embed each stored reference image that this profile has not seen yet.
     refs = plpy.execute(_plan(
