@@ -179,7 +179,7 @@ def _process_loop(dsn: str, index: int, options: Options) -> WorkReport:
 
 def work(dsn: str, workers: int = 1, in_server: bool = False, options: Options = Options()) -> WorkReport:
     """Runs `workers` loops until interrupted (or drained, with until_empty); returns what they did together.
-    In the server: one thread per loop, the analysis in its backend. Here: one process per loop."""
+    In the server: one thread per loop, the analysis in its backend. Here: one process per loop (one: this one)."""
     total, started = WorkReport(), time.monotonic()
     if in_server:
         stop = threading.Event()
@@ -191,6 +191,9 @@ def work(dsn: str, workers: int = 1, in_server: bool = False, options: Options =
                 stop.set()  # each loop ends after its current photo
             for f in futures:
                 total.add(f.result())
+    elif workers == 1:  # in this process: killing it kills the worker (no pool process left behind)
+        _init_process()
+        total = run_loop(dsn, worker_name(0), False, options)
     else:
         from .pool import _mp_context
 
