@@ -16,8 +16,6 @@ from .records import FACE_COLUMNS, PHOTO_COLUMNS, FaceRow, Limits, vector_text
 
 # Of the derived columns, the ones a value given in the INSERT overrides (README: "values given in the INSERT win").
 USER_COLUMNS = ("taken_at", "latitude", "longitude", "camera", "exif")
-# What the before trigger leaves for the after trigger of a deferred INSERT, in place of the faces: queue it.
-QUEUE = "queue"
 
 
 def entry_point(fn):
@@ -66,7 +64,7 @@ def write_faces(plpy, GD, photo_id: int, faces: list[FaceRow]) -> None:
 @entry_point
 def analyse_photo(plpy, GD, new: dict, deferred: bool = False) -> dict:
     """The before-insert trigger's work: the row with its derived columns, without its image (the trigger keeps its
-    own copy). Its faces, or when `deferred` the order to queue it, wait in GD for the after trigger."""
+    own copy). Its faces wait in GD for the after trigger; a `deferred` photo has none yet (photos_queue queues it)."""
     data = bytes(new["image"])
     new["image"] = None
     new["sha256"] = digest = analysis.sha256(data)
@@ -81,7 +79,8 @@ def analyse_photo(plpy, GD, new: dict, deferred: bool = False) -> dict:
     for column in PHOTO_COLUMNS:
         if column not in USER_COLUMNS or new.get(column) is None:
             new[column] = derived[column]
-    _pending(plpy, GD)[digest] = QUEUE if deferred else result.faces
+    if not deferred:
+        _pending(plpy, GD)[digest] = result.faces
     return new
 
 
@@ -97,9 +96,7 @@ def _pending(plpy, GD) -> dict:
 def photos_after_insert(plpy, GD, TD):
     new = TD["new"]
     faces = _pending(plpy, GD).pop(new["sha256"], None)
-    if faces == QUEUE:
-        plpy.execute(_plan(plpy, GD, "select pgfaces_queue($1)", ["bigint"]), [new["id"]])
-    elif faces:
+    if faces:
         write_faces(plpy, GD, new["id"], faces)
     return None
 

@@ -1,8 +1,8 @@
 -- requires: plpython3u
 -- INSERT INTO photos (filename, image): the before trigger reads the photo (EXIF, size) and runs every profile
 -- marked `ingest`; the after trigger writes the faces with the new photo's id. The faces wait between the two in
--- the backend's memory, keyed by the photo's hash. Under `SET pgfaces.analyse = 'deferred'` the before trigger
--- reads the metadata only and the after trigger queues the photo for the workers (040-queue.sql) instead.
+-- the backend's memory, keyed by the photo's hash. Under `SET pgfaces."analyse" = 'deferred'` the before trigger
+-- reads the metadata only, and photos_queue (040-queue.sql) queues the photo for the workers instead.
 --
 -- The PL/Python functions (pgfaces_py_*) are internal: one call into pgfaces.server each, SECURITY DEFINER with a
 -- fixed search_path (run with the rights of the superuser who migrated) and executable by nobody else. The public
@@ -61,8 +61,10 @@ $$;
 create or replace trigger photos_analyse before insert on photos
 for each row execute function pgfaces_photos_before_insert();
 
+-- An AFTER trigger's WHEN is evaluated as the row is inserted, right after the before trigger, so the two always
+-- agree on the mode; under 'deferred' this one is not even queued (040-queue.sql's photos_queue is).
 create or replace trigger photos_write_faces after insert on photos
-for each row execute function pgfaces_py_photos_after_insert();
+for each row when (not pgfaces_deferred()) execute function pgfaces_py_photos_after_insert();
 
 create or replace function pgfaces_py_detect_and_embed(p profiles, image bytea)
 returns table (x int, y int, width int, height int, score real, embedding vector)

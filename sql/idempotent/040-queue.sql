@@ -7,24 +7,6 @@
 -- token: a worker's result counts only while the job still carries the attempt it claimed, so a late worker never
 -- writes faces twice.
 
--- Whether this session defers analysis: the setting pgfaces.analyse (docker/pgfaces_preload.c defines it; without
--- the library, as on managed services, it is a placeholder checked here).
-create or replace function pgfaces_deferred()
-returns boolean
-language plpgsql stable parallel safe security invoker
-set search_path = public, pg_temp
-as $$
-declare
-    mode text := lower(coalesce(nullif(trim(current_setting('pgfaces.analyse', true)), ''), 'immediate'));
-begin
-    if mode not in ('immediate', 'deferred') then
-        raise exception 'pgfaces.analyse must be immediate or deferred, not %', quote_literal(mode)
-            using errcode = 'invalid_parameter_value';
-    end if;
-    return mode = 'deferred';
-end
-$$;
-
 -- Queues a photo (NULL: every photo) for a profile (NULL: every profile marked `ingest`, as the trigger would
 -- analyse it). A job that exists already starts again from scratch. Returns the number of jobs queued.
 create or replace function pgfaces_queue(photo_id bigint default null, profile text default null)
@@ -48,32 +30,22 @@ begin
 end
 $$;
 
--- Client-side installs have no PL/Python trigger: this one queues a photo INSERTed under pgfaces.analyse =
--- 'deferred' (the client stored its hash and metadata). Server installs queue in their own after trigger
--- (010-ingest.sql), which knows what its before trigger decided.
+-- Queues a photo INSERTed under pgfaces.analyse = 'deferred' for every ingest profile. In both modes: server
+-- installs analyse the metadata in their before trigger (010-ingest.sql), client-side ones get it from the client.
+-- WHEN is evaluated as the row is inserted: an immediate INSERT queues no event at all.
 create or replace function pgfaces_photos_queue()
 returns trigger
 language plpgsql volatile security definer
 set search_path = public, pg_temp
 as $$
 begin
-    if pgfaces_deferred() then
-        perform pgfaces_queue(new.id);
-    end if;
+    perform pgfaces_queue(new.id);
     return null;
 end
 $$;
 
-do $$
-begin
-    if pgfaces_is_client_side() then
-        create or replace trigger photos_queue after insert on photos
-        for each row execute function pgfaces_photos_queue();
-    else
-        drop trigger if exists photos_queue on photos;
-    end if;
-end
-$$;
+create or replace trigger photos_queue after insert on photos
+for each row when (pgfaces_deferred()) execute function pgfaces_photos_queue();
 
 -- Takes the next job for `worker`: first a running job whose worker is gone or whose lease expired (rows a live
 -- worker holds locked are skipped), else the first queued one. The claim commits with the caller's statement, so

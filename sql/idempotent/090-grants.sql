@@ -49,7 +49,9 @@ declare
         'find_faces_near', 'find_photos_near', 'find_photos_of', 'find_faces_like', 'find_photos_like',
         'face_embedding', 'detect_and_embed', 'km_between', 'face_key',
         -- read-only helpers the clients' own queries use (pgfaces.search, pgfaces.client)
-        'pgfaces_profile', 'pgfaces_operator', 'pgfaces_limits', 'pgfaces_is_client_side'];
+        'pgfaces_profile', 'pgfaces_operator', 'pgfaces_limits', 'pgfaces_is_client_side',
+        -- the WHEN of the photos triggers, evaluated as the user who inserts
+        'pgfaces_deferred'];
     writer_may constant text[] := array['remember_face', 'pgfaces_remember'];
     worker_may constant text[] := array[
         'pgfaces_claim_job', 'pgfaces_run_job', 'pgfaces_finish_job', 'pgfaces_fail_job', 'retry_failed',
