@@ -69,10 +69,11 @@ begin
             using errcode = 'invalid_parameter_value';
     end if;
     for job in
-        select * from analysis_queue q
+        with alive as materialized (select a.pid, a.backend_start from pg_stat_activity a)  -- read once
+        select q.* from analysis_queue q
         where q.state = 'running'
           and (q.lease_until < now()
-               or not exists (select from pg_stat_activity a
+               or not exists (select from alive a
                               where a.pid = q.backend_pid and coalesce(a.backend_start <= q.started_at, true)))
         order by q.lease_until
         for update of q skip locked

@@ -89,6 +89,13 @@ def drain_vs_immediate(url: str, files: list[pathlib.Path], repeats: int) -> dic
             "drain_photos_s": best_d, "ratio": best_d / best_i}
 
 
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def client_workers(url: str, counts=(1, 2)) -> dict:
     import psycopg
 
@@ -96,16 +103,17 @@ def client_workers(url: str, counts=(1, 2)) -> dict:
     for n in counts:
         with psycopg.connect(url, autocommit=True) as conn:
             jobs = conn.execute("select pgfaces_queue(null, 'mtcnn')").fetchone()[0]
-        started = time.monotonic()
+        started, cpu = time.monotonic(), _children_cpu()
         subprocess.run([sys.executable, "-m", "pgfaces.client", "work", "--dsn", url, "--workers", str(n),
                         "--until-empty"], check=True, capture_output=True, text=True)
-        wall = time.monotonic() - started
+        wall, cpu = time.monotonic() - started, _children_cpu() - cpu
         with psycopg.connect(url) as conn:
             done, span = conn.execute("select count(*), extract(epoch from max(finished_at) - min(finished_at))"
                                       " from analysis_queue where state = 'done'").fetchone()
-        out[n] = {"photos": done, "wall_photos_s": done / wall, "steady_photos_s": (done - 1) / float(span)}
-        log(f"client workers {n}: {out[n]['wall_photos_s']:.2f} photos/s wall, {out[n]['steady_photos_s']:.2f} steady"
-            f" ({done}/{jobs} done)")
+        out[n] = {"photos": done, "wall_photos_s": done / wall, "steady_photos_s": (done - 1) / float(span),
+                  "cpu_s_per_photo": cpu / done, "load": load_average()}
+        log(f"client workers {n}: {out[n]['wall_photos_s']:.2f} photos/s wall, {out[n]['steady_photos_s']:.2f} steady,"
+            f" {out[n]['cpu_s_per_photo']:.2f} CPU s/photo ({done}/{jobs} done; load {out[n]['load']})")
     return out
 
 
@@ -182,8 +190,8 @@ def report(r: dict) -> str:
              f"| immediate, 2 connections | {d['immediate_photos_s']:.2f} photos/s |",
              f"| drain, 2 in-server workers | {d['drain_photos_s']:.2f} photos/s |",
              f"| ratio drain / immediate (target >= 0.95) | {d['ratio']:.2f} |"]
-    lines += [f"| client workers, {n} | {v['wall_photos_s']:.2f} photos/s wall, {v['steady_photos_s']:.2f} steady |"
-              for n, v in c.items()]
+    lines += [f"| client workers, {n} | {v['wall_photos_s']:.2f} photos/s wall, {v['steady_photos_s']:.2f} steady, "
+              f"{v['cpu_s_per_photo']:.2f} CPU s/photo |" for n, v in c.items()]
     if "replica" in r:
         p = r["replica"]
         lines += [f"| find_photos_like p50, primary / replica ({p['faces']} faces) | {p['p50_ms']['primary']:.1f} /"

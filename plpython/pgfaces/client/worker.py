@@ -103,6 +103,8 @@ def _run_in_server(conn, name: str, job: tuple, options: Options, cache: dict) -
 
 
 def _run_here(conn, name: str, job: tuple, options: Options, cache: dict) -> tuple[str, int | None, str | None]:
+    import psycopg
+
     from . import limits, profiles
 
     photo_id, profile, filename, attempt = job
@@ -121,8 +123,13 @@ def _run_here(conn, name: str, job: tuple, options: Options, cache: dict) -> tup
         message = f"{filename}: {type(e).__name__}: {_one_line(e)}"
     else:
         columns = list(zip(*(face.values()[1:] for face in result.faces))) or [()] * 7
-        state = conn.execute(FINISH, (photo_id, profile, name, attempt, *map(list, columns))).fetchone()[0]
-        return state, len(result.faces), None
+        try:
+            state = conn.execute(FINISH, (photo_id, profile, name, attempt, *map(list, columns))).fetchone()[0]
+            return state, len(result.faces), None
+        except psycopg.errors.OperationalError:
+            raise  # the connection: run_loop connects again
+        except psycopg.Error as e:  # the server refused these faces (a limit of its own, say)
+            message = f"{filename}: {_one_line(e.diag.message_primary or e)}"
     state = conn.execute(FAIL, (photo_id, profile, name, attempt, message, options.max_attempts)).fetchone()[0]
     return state, None, message
 
