@@ -154,6 +154,9 @@ def test_progress_view_and_bar(make_database, paths):
     url = make_database()
     insert_all(url, paths[:2])
     with psycopg.connect(url, autocommit=True) as conn:
+        out = io.StringIO()
+        assert progress.follow(conn, interval=0.1, out=out, idle=0.3)[:4] == (2, 0, 0, 0)  # no worker: it says so
+        assert "no worker has analysed anything" in out.getvalue() and "./pgfaces work" in out.getvalue()
         conn.execute("select * from pgfaces_claim_job('bar-test')")
         row = conn.execute("select queued, running, done, failed, photos_per_second, time_left"
                            " from analysis_progress").fetchone()

@@ -7,7 +7,7 @@ import time
 
 TOTALS = ("select coalesce(sum(queued), 0), coalesce(sum(running), 0), coalesce(sum(done), 0),"
           " coalesce(sum(failed), 0), coalesce(sum(photos_per_second), 0), max(time_left) from analysis_progress")
-IDLE_HINT_S = 15.0  # nothing running for this long: say how to start workers
+IDLE_S = 15.0  # nothing running for this long: say how to start workers, and stop following
 
 
 def line(queued: int, running: int, done: int, failed: int, rate: float, left, width: int = 30) -> str:
@@ -18,9 +18,10 @@ def line(queued: int, running: int, done: int, failed: int, rate: float, left, w
             f"{failed} failed  {float(rate):.2f} photos/s{eta}")
 
 
-def follow(conn, interval: float = 1.0, out=sys.stderr) -> tuple:
-    """Redraws the bar until nothing is queued or running; returns the last totals. Ctrl-C stops following only."""
-    redraw, idle_since, hinted, last = out.isatty(), time.monotonic(), False, None
+def follow(conn, interval: float = 1.0, out=sys.stderr, idle: float = IDLE_S) -> tuple:
+    """Redraws the bar until nothing is queued or running, or no worker has run for `idle` seconds; returns the last
+    totals. Ctrl-C stops following only: the queue goes on."""
+    redraw, idle_since, last = out.isatty(), time.monotonic(), None
     try:
         while True:
             totals = conn.execute(TOTALS).fetchone()
@@ -36,10 +37,11 @@ def follow(conn, interval: float = 1.0, out=sys.stderr) -> tuple:
                 break
             if running:
                 idle_since = time.monotonic()
-            elif not hinted and time.monotonic() - idle_since > IDLE_HINT_S:
-                out.write(("\n" if redraw else "") + "no worker is analysing: start some with `./pgfaces work` (in the "
-                          "server) or `python -m pgfaces.client work --dsn URL` (anywhere)\n")
-                hinted = True
+            elif time.monotonic() - idle_since > idle:
+                out.write(("\n" if redraw else "") + f"no worker has analysed anything for {idle:.0f} s: the photos "
+                          "wait in the queue; start workers with `./pgfaces work` (in the server) or `python -m "
+                          "pgfaces.client work --dsn URL` (anywhere)\n")
+                return last
             time.sleep(interval)
     except KeyboardInterrupt:
         out.write("\nstopped following; the queue goes on (select * from analysis_progress)\n")
