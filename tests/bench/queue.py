@@ -104,10 +104,13 @@ def client_workers(url: str, counts=(1, 2)) -> dict:
     for n in counts:
         with psycopg.connect(url, autocommit=True) as conn:
             jobs = conn.execute("select pgfaces_queue(null, 'mtcnn')").fetchone()[0]
-        # N processes of one loop each (as on N machines): their CPU time is counted as our children's
+        # N processes of one loop each, as on N machines: each in a session of its own, so that Linux's autogroup
+        # scheduling gives each its own share of a busy machine's cores (in one session they share one). Their CPU
+        # time is counted as our children's.
         started, cpu = time.monotonic(), _children_cpu()
         workers = [subprocess.Popen([sys.executable, "-m", "pgfaces.client", "work", "--dsn", url, "--workers", "1",
-                                     "--until-empty"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     "--until-empty"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
                    for _ in range(n)]
         assert all(w.wait() == 0 for w in workers)
         wall, cpu = time.monotonic() - started, _children_cpu() - cpu
