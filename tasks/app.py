@@ -27,10 +27,22 @@ def _exit(code: int) -> None:
             "also": "another file, folder or glob (repeatable)",
             "workers": "connections loading at once, or with --client-side processes analysing (default: the number of cores)",
             "quiet": "no progress bar",
-            "client_side": "detect and embed here, not in the server (databases without plpython3u)"})
-def load(c, path, also=None, workers=0, quiet=False, client_side=False):
+            "client_side": "detect and embed here, not in the server (databases without plpython3u)",
+            "deferred": "store and queue the photos (pgfaces.analyse = deferred), then show the workers' progress"})
+def load(c, path, also=None, workers=0, quiet=False, client_side=False, deferred=False):
     """Load photos into the database; files already there are skipped; failures are listed at the end."""
-    _exit(cli.load(database_url(), [path, *(also or [])], workers or None, quiet, client_side or None))
+    _exit(cli.load(database_url(), [path, *(also or [])], workers or None, quiet, client_side or None,
+                   deferred=deferred))
+
+
+@task(help={"workers": "loops analysing at once (default: the number of cores)",
+            "lease": "a running job is taken from its worker after this long (default 10 minutes)",
+            "max_attempts": "claims before a job is parked as failed (default 3)",
+            "until_empty": "stop once nothing is queued or running (default: wait for more until Ctrl-C)",
+            "client_side": "analyse in this process, not in the server (databases without plpython3u)"})
+def work(c, workers=0, lease="10 minutes", max_attempts=3, until_empty=False, client_side=False):
+    """Drain the queue of deferred analysis: N loops that have the server analyse the next queued photo."""
+    _exit(cli.work(database_url(), workers or None, not client_side, lease, max_attempts, until_empty))
 
 
 @task(help={"image": "reference photo of the person (its largest face is used)",

@@ -139,6 +139,11 @@ def sync_package() -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
+def is_replica() -> bool:
+    """A standby made by `up --replica-of` (tasks/replica.py): read-only, never migrated."""
+    return (DATA / "standby.signal").exists()
+
+
 def preload_library_installed() -> bool:
     return (pg_bin().parent / "lib" / "pgfaces_preload.so").exists()
 
@@ -263,6 +268,8 @@ def up(c) -> str:
     sync_package()
     start(c)
     wait_ready()
+    if is_replica():  # its schema is the primary's, replayed
+        return uri()
     ensure_database()
     applied = run_migrations()
     print(f"migrated ({len(applied)} new)", file=sys.stderr)

@@ -10,6 +10,10 @@ from invoke import Exit, task
 from . import cluster
 from .config import ROOT, VENV
 
+# The benchmarks are imported as tests.bench.*: invoke takes the repository off sys.path once it has loaded the tasks.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
 
 def _pytest(c, args: str, env: dict | None = None) -> None:
     env = {"PGFACES_ADMIN_URL": cluster.uri("postgres"), "PGFACES_SQL_DIR": str(ROOT / "sql"), **(env or {})}
@@ -77,3 +81,19 @@ def bench(c, faces=100_000, profile=None, folder="", photos=0, workers=0, querie
     speed.run(cluster.uri("postgres"), profile or None, workers, pathlib.Path(folder).resolve() if folder
               else speed.PARTY / "parties", photos, faces, queries, ef_search, hnsw_grid, full_precision, synthetic,
               skip_ingest, skip_search, str(VENV / "bin" / "python"))
+
+
+@task(help={"folder": "photos to load (default ../shared/faces/party/parties)",
+            "rounds": "rounds of the INSERT comparison (default 3)",
+            "repeats": "runs of each drain / immediate load (default 2)",
+            "queries": "searches per server in the replica comparison (default 30)",
+            "skip_replica": "no replica comparison"})
+def bench_queue(c, folder="", rounds=3, repeats=2, queries=30, skip_replica=False):
+    """Measure deferred analysis: INSERT cost, draining with in-server and client workers, replica search p50."""
+    from tests.bench import queue, speed
+
+    if folder and not pathlib.Path(folder).is_dir():
+        raise Exit(f"no folder {folder}: give --folder a folder of photos")
+    cluster.ensure_up(c)
+    queue.run(cluster.uri("postgres"), pathlib.Path(folder).resolve() if folder else speed.PARTY / "parties",
+              rounds, repeats, queries, skip_replica)

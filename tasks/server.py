@@ -7,14 +7,19 @@ import sys
 
 from invoke import Exit, task
 
-from . import cluster, container
+from . import cluster, container, replica
 from .config import DATA, DB, LOG, PORT
 
 
-@task(help={"image": "run the container image (see `invoke build`) instead of a native server"})
-def up(c, image=False):
+@task(help={"image": "run the container image (see `invoke build`) instead of a native server",
+            "replica_of": "URL of a primary (its `./pgfaces url`): make this PGFACES_HOME/PGFACES_PORT a read "
+                          "replica of it (streaming replication), for searches"})
+def up(c, image=False, replica_of=""):
     """Install what is missing, start the server, create and migrate the database, print its URI."""
-    print(container.up(c) if image else cluster.up(c))
+    if replica_of:
+        print(replica.up(c, replica_of))
+    else:
+        print(container.up(c) if image else cluster.up(c))
 
 
 @task(help={"image": "stop the container started by `invoke up --image`"})

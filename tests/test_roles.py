@@ -123,7 +123,7 @@ def test_reader_may_not_write(role_db):
         with pytest.raises(Denied):
             conn.execute("insert into people (name) values ('x')")
         with pytest.raises(Denied):
-            conn.execute("select pgfaces_py_analyse_photo(p) from photos p limit 1")
+            conn.execute("select pgfaces_py_analyse_photo(p, false) from photos p limit 1")
 
 
 def test_writer_inserts_deletes_and_remembers(role_db):

@@ -88,8 +88,14 @@ def skip_known(conn, files: list[pathlib.Path], report: LoadReport) -> list[path
     return todo
 
 
-def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool = True) -> LoadReport:
-    """INSERTs every photo under `paths` that the database does not hold yet. Returns what happened."""
+# libpq's options for a deferred load: each INSERT stores the photo and queues it (README, "Deferred analysis").
+DEFERRED_OPTIONS = "-c pgfaces.analyse=deferred"
+
+
+def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool = True,
+         deferred: bool = False) -> LoadReport:
+    """INSERTs every photo under `paths` that the database does not hold yet. Returns what happened.
+    deferred: the photos are stored and queued for the workers (their faces are not counted)."""
     import psycopg
 
     workers = workers or os.cpu_count() or 1
@@ -111,14 +117,15 @@ def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool 
             try:
                 conn = connections.get_nowait()
             except queue.Empty:
-                conn = psycopg.connect(dsn, autocommit=True)
+                conn = psycopg.connect(dsn, autocommit=True, **({"options": DEFERRED_OPTIONS} if deferred else {}))
             data = path.read_bytes()
             with conn.transaction():
                 row = conn.execute(
                     "insert into photos (filename, image) values (%s, %s) on conflict (sha256) do nothing returning id",
                     (str(path), data),
                 ).fetchone()
-                faces = conn.execute("select count(*) from faces where photo_id = %s", (row[0],)).fetchone()[0] if row else None
+                faces = 0 if row is None or deferred else conn.execute(
+                    "select count(*) from faces where photo_id = %s", (row[0],)).fetchone()[0]
             with lock:
                 if row is None:
                     report.skipped += 1

@@ -2,7 +2,7 @@
 the groups back. The same run in the server (PL/Python, pgfaces.server) and in a client (client-side mode,
 `python -m pgfaces.client cluster`): each passes a Database that runs SQL its own way.
 
-The SQL is here and in sql/idempotent/045-people-clustering.sql (which keeps the rules when writing: user
+The SQL is here and in sql/idempotent/055-people-clustering.sql (which keeps the rules when writing: user
 decisions and named people are never changed).
 """
 

@@ -67,20 +67,25 @@ def write_faces(plpy, GD, photo_id: int, faces: list[FaceRow]) -> None:
 
 
 @entry_point
-def analyse_photo(plpy, GD, new: dict) -> dict:
-    """The before-insert trigger's work: the row with its derived columns; its faces wait in GD for the after trigger."""
+def analyse_photo(plpy, GD, new: dict, deferred: bool = False) -> dict:
+    """The before-insert trigger's work: the row with its derived columns, without its image (the trigger keeps its
+    own copy). Its faces wait in GD for the after trigger; a `deferred` photo has none yet (photos_queue queues it)."""
     data = bytes(new["image"])
+    new["image"] = None
     new["sha256"] = digest = analysis.sha256(data)
     if plpy.execute(_plan(plpy, GD, "select 1 from photos where sha256 = $1", ["text"]), [digest]).nrows():
         # Stored already: the unique constraint decides, before any detection (an error, or nothing at all
         # under ON CONFLICT DO NOTHING).
         return new
-    result = analysis.analyse_photo(data, new["filename"], _ingest_profiles(plpy, GD), limits(plpy, GD), digest)
+    # Deferred: the metadata only (hash, header, EXIF), as cheap as the INSERT itself; the workers find the faces.
+    profile_rows = [] if deferred else _ingest_profiles(plpy, GD)
+    result = analysis.analyse_photo(data, new["filename"], profile_rows, limits(plpy, GD), digest)
     derived = result.photo.values()
     for column in PHOTO_COLUMNS:
         if column not in USER_COLUMNS or new.get(column) is None:
             new[column] = derived[column]
-    _pending(plpy, GD)[digest] = result.faces
+    if not deferred:
+        _pending(plpy, GD)[digest] = result.faces
     return new
 
 
@@ -99,6 +104,30 @@ def photos_after_insert(plpy, GD, TD):
     if faces:
         write_faces(plpy, GD, new["id"], faces)
     return None
+
+
+def _replace_faces(plpy, GD, photo_id: int, filename: str, image, profile: dict, lim: Limits) -> int:
+    """A stored photo analysed again with one profile: its faces of that profile replaced. Returns the face count."""
+    result = analysis.analyse_photo(bytes(image), filename, [profile], lim)
+    plpy.execute(_plan(plpy, GD, "delete from faces where photo_id = $1 and profile = $2", ["bigint", "text"]),
+                 [photo_id, profile["name"]])
+    write_faces(plpy, GD, photo_id, result.faces)
+    return len(result.faces)
+
+
+# --- the queue's in-server worker ----------------------------------------------------------------------------------
+
+
+@entry_point
+def run_job(plpy, GD, photo_id: int, profile_row) -> int:
+    """One claimed job (pgfaces_run_job, 045-queue-server.sql checks the claim): the photo's faces for the profile,
+    written as the INSERT trigger writes them. Returns the face count."""
+    rows = plpy.execute(_plan(plpy, GD, "select filename, image from photos where id = $1", ["bigint"]), [photo_id])
+    if not rows.nrows():
+        return 0  # deleted meanwhile (its job goes with it)
+    row = rows[0]
+    return _replace_faces(plpy, GD, photo_id, row["filename"], row["image"], profiles.from_row(profile_row),
+                          limits(plpy, GD))
 
 
 # --- functions -----------------------------------------------------------------------------------------------------
@@ -123,24 +152,22 @@ def reference(plpy, GD, profile_row, image):
 
 
 @entry_point
-def reprocess(plpy, GD, profile_row) -> int:
-    """Recomputes a profile's faces (and people's references) from the stored bytes. Returns the face count."""
+def reprocess(plpy, GD, profile_row, photos: bool = True) -> int:
+    """Recomputes a profile's faces (unless `photos` is false: the queue does them) and people's references from the
+    stored bytes. Returns the face count."""
     profile = profiles.from_row(profile_row)
     lim = limits(plpy, GD)
     name = profile["name"]
-    delete = _plan(plpy, GD, "delete from faces where photo_id = $1 and profile = $2", ["bigint", "text"])
     total = 0
-    cursor = plpy.cursor("select id, filename, image from photos order by id")
-    while rows := cursor.fetch(16):
+    cursor = plpy.cursor("select id, filename, image from photos order by id") if photos else None
+    while cursor is not None and (rows := cursor.fetch(16)):
         for row in rows:
-            plpy.execute(delete, [row["id"], name])
             try:
-                result = analysis.analyse_photo(bytes(row["image"]), row["filename"], [profile], lim)
+                total += _replace_faces(plpy, GD, row["id"], row["filename"], row["image"], profile, lim)
             except PgfacesError as e:
+                plpy.execute(_plan(plpy, GD, "delete from faces where photo_id = $1 and profile = $2",
+                                   ["bigint", "text"]), [row["id"], name])
                 plpy.warning(f"{e} (photo {row['id']}); no faces for profile {name}")
-                continue
-            write_faces(plpy, GD, row["id"], result.faces)
-            total += len(result.faces)
 
     # People's references: embed each stored reference image that this profile has not seen yet.
     refs = plpy.execute(_plan(

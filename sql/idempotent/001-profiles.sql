@@ -25,6 +25,22 @@ begin
 end
 $$;
 
+-- Whether the server loaded pgfaces_preload, whose pgfaces.* settings are real, bounded, superuser-only ones. Read
+-- from shared_preload_libraries, which only superusers (and pg_read_all_settings) may read: an owner who may not
+-- (a managed service) has no such library either. Not from pg_settings, which builds every setting's row: four
+-- lookups there cost 4 ms per pgfaces_limits() call, that is per INSERT and per search.
+create or replace function pgfaces_library_loaded()
+returns boolean
+language plpgsql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    return current_setting('shared_preload_libraries') ~ '(^|[\s,"])pgfaces_preload($|[\s,"])';
+exception when insufficient_privilege then
+    return false;
+end
+$$;
+
 -- The value of one pgfaces.* limit (README, "Limits"). Where the server loads pgfaces_preload (every server pgfaces
 -- installs) the limits are integer settings that only superusers may set, bounded by the library
 -- (docker/pgfaces_preload.c), so no log-in role can raise what an administrator set. Without it (a managed
@@ -45,7 +61,7 @@ begin
             using errcode = 'invalid_parameter_value';
     end if;
     value := given::numeric;
-    if not exists (select from pg_settings s where s.name = setting_name and s.vartype = 'integer') then
+    if not pgfaces_library_loaded() then
         value := least(value, default_value);
     end if;
     return least(value, 9223372036854775807)::bigint;

@@ -1,20 +1,24 @@
 -- requires: plpython3u
 -- INSERT INTO photos (filename, image): the before trigger reads the photo (EXIF, size) and runs every profile
 -- marked `ingest`; the after trigger writes the faces with the new photo's id. The faces wait between the two in
--- the backend's memory, keyed by the photo's hash.
+-- the backend's memory, keyed by the photo's hash. Under `SET pgfaces."analyse" = 'deferred'` the before trigger
+-- reads the metadata only, and photos_queue (040-queue.sql) queues the photo for the workers instead.
 --
 -- The PL/Python functions (pgfaces_py_*) are internal: one call into pgfaces.server each, SECURITY DEFINER with a
 -- fixed search_path (run with the rights of the superuser who migrated) and executable by nobody else. The public
 -- functions and the trigger functions that call them are plpgsql, SECURITY DEFINER too, and re-raise every error
 -- through pgfaces_reraise (000-common.sql): "<file>: <reason>" with its SQLSTATE, no Python class, no traceback.
 
-create or replace function pgfaces_py_analyse_photo(photo photos)
+drop function if exists pgfaces_py_analyse_photo(photos);  -- before it took `deferred`
+
+-- The row with its derived columns, but no image: the caller keeps its own (a photo's bytes are not copied back).
+create or replace function pgfaces_py_analyse_photo(photo photos, deferred boolean)
 returns photos
 language plpython3u volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
 from pgfaces import server
-return server.analyse_photo(plpy, GD, photo)
+return server.analyse_photo(plpy, GD, photo, deferred)
 $$;
 
 create or replace function pgfaces_photos_before_insert()
@@ -22,6 +26,8 @@ returns trigger
 language plpgsql volatile security definer
 set search_path = public, pg_temp
 as $$
+declare
+    analysed photos;
 begin
     if new.filename is null or trim(new.filename) = '' then
         raise exception 'photos.filename is empty: give each photo the name of its file'
@@ -34,11 +40,12 @@ begin
         raise exception '%: image is empty (0 bytes)', new.filename using errcode = 'data_exception';
     end if;
     begin
-        new := pgfaces_py_analyse_photo(new);
+        analysed := pgfaces_py_analyse_photo(new, pgfaces_deferred());
     exception when others or query_canceled then
         perform pgfaces_reraise(sqlstate, sqlerrm);
     end;
-    return new;
+    analysed.image := new.image;
+    return analysed;
 end
 $$;
 
@@ -54,8 +61,10 @@ $$;
 create or replace trigger photos_analyse before insert on photos
 for each row execute function pgfaces_photos_before_insert();
 
+-- An AFTER trigger's WHEN is evaluated as the row is inserted, right after the before trigger, so the two always
+-- agree on the mode; under 'deferred' this one is not even queued (040-queue.sql's photos_queue is).
 create or replace trigger photos_write_faces after insert on photos
-for each row execute function pgfaces_py_photos_after_insert();
+for each row when (not pgfaces_deferred()) execute function pgfaces_py_photos_after_insert();
 
 create or replace function pgfaces_py_detect_and_embed(p profiles, image bytea)
 returns table (x int, y int, width int, height int, score real, embedding vector)
@@ -81,16 +90,21 @@ exception when others or query_canceled then
 end
 $$;
 
-create or replace function pgfaces_py_reprocess(p profiles)
+drop function if exists pgfaces_py_reprocess(profiles);  -- before it took `photos`
+
+-- photos: recompute every stored photo's faces here (else only the people's references).
+create or replace function pgfaces_py_reprocess(p profiles, photos boolean)
 returns bigint
 language plpython3u volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
 from pgfaces import server
-return server.reprocess(plpy, GD, p)
+return server.reprocess(plpy, GD, p, photos)
 $$;
 
--- Recompute one profile's faces for every stored photo, from the stored bytes.
+-- Recompute one profile's faces for every stored photo, from the stored bytes. Under pgfaces.analyse = 'deferred'
+-- the photos go through the queue (the workers replace each photo's faces in one transaction; searches see the old
+-- ones until then) and it returns the number of photos queued.
 create or replace function reprocess(profile text)
 returns bigint
 language plpgsql volatile parallel unsafe security definer
@@ -98,13 +112,21 @@ set search_path = public, pg_temp
 as $$
 declare
     p profiles;
+    queued bigint;
 begin
     if profile is null then
         raise exception 'reprocess needs a profile name (known profiles: %)',
             (select string_agg(name, ', ' order by name) from profiles) using errcode = 'null_value_not_allowed';
     end if;
     p := pgfaces_profile(profile);
-    return pgfaces_py_reprocess(p);
+    if pgfaces_deferred() then
+        perform pgfaces_py_reprocess(p, false);
+        queued := pgfaces_queue(null, p.name);
+        raise notice 'queued % photo(s) for profile %: workers analyse them (./pgfaces work); see analysis_progress',
+            queued, p.name;
+        return queued;
+    end if;
+    return pgfaces_py_reprocess(p, true);
 exception when others or query_canceled then
     perform pgfaces_reraise(sqlstate, sqlerrm);
 end

@@ -1,5 +1,6 @@
 -- Who may do what (README, "Roles"): pgfaces_reader searches; pgfaces_writer also inserts and deletes photos,
--- remembers faces and edits people. Neither may create functions (in any schema, temporary ones included), use
+-- remembers faces and edits people; pgfaces_worker drains the queue of deferred analysis (claims jobs, analyses
+-- them in the server or sends the faces it found for its own jobs, retries failed jobs) and reads what it needs. Neither may create functions (in any schema, temporary ones included), use
 -- plpython3u (an untrusted language: only superusers create functions in it anyway), read server files, change
 -- profiles or call the internal functions. Runs after every migration: a function added later is executable by
 -- nobody until it is listed here.
@@ -9,7 +10,7 @@
 -- rights, and neither role may insert, update or delete a face itself (except client-side, below).
 
 revoke create on schema public from public;
-grant usage on schema public to pgfaces_reader, pgfaces_writer;
+grant usage on schema public to pgfaces_reader, pgfaces_writer, pgfaces_worker;
 
 do $$
 begin
@@ -25,6 +26,10 @@ revoke insert, update on photos from pgfaces_writer;
 grant insert (filename, image, taken_at, latitude, longitude, camera, exif) on photos to pgfaces_writer;
 grant delete on photos to pgfaces_writer;
 revoke insert on people, person_references from pgfaces_writer;  -- through remember_face and the people functions
+-- Everyone may watch the queue. A worker reads the photos it analyses (a client worker fetches the bytes) and the
+-- profiles; it writes faces and job states only through the functions below, for the jobs it claimed.
+grant select on analysis_queue, analysis_progress to pgfaces_reader, pgfaces_writer, pgfaces_worker;
+grant select on photos, profiles to pgfaces_worker;
 
 -- Client-side mode (no plpython3u): the client analyses the photo and writes what the server would have derived.
 do $$
@@ -45,13 +50,18 @@ declare
         'find_faces_near', 'find_photos_near', 'find_photos_of', 'find_faces_like', 'find_photos_like',
         'face_embedding', 'detect_and_embed', 'km_between', 'face_key', 'find_photos_with', 'suggest_people',
         -- read-only helpers the clients' own queries use (pgfaces.search, pgfaces.client)
-        'pgfaces_profile', 'pgfaces_operator', 'pgfaces_limits', 'pgfaces_is_client_side'];
+        'pgfaces_profile', 'pgfaces_operator', 'pgfaces_limits', 'pgfaces_is_client_side',
+        -- the WHEN of the photos triggers, evaluated as the user who inserts
+        'pgfaces_deferred'];
     writer_may constant text[] := array[
         'remember_face', 'name_person', 'merge_people', 'assign_face', 'unassign_face', 'hide_person',
         'forget_person', 'cluster_faces',
         -- client-side mode: what the server's Python would call, called by the client (pgfaces.client)
         'pgfaces_remember', 'pgfaces_join_people', 'pgfaces_cluster_begin', 'pgfaces_cluster_faces',
         'pgfaces_cluster_apply'];
+    worker_may constant text[] := array[
+        'pgfaces_claim_job', 'pgfaces_run_job', 'pgfaces_finish_job', 'pgfaces_fail_job', 'retry_failed',
+        'pgfaces_profile', 'pgfaces_limits', 'pgfaces_is_client_side'];
 begin
     for f in
         select p.oid::regprocedure from pg_proc p
@@ -59,7 +69,7 @@ begin
           and not exists (select from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid
                           and d.deptype = 'e')
     loop
-        execute format('revoke all on function %s from public, pgfaces_reader, pgfaces_writer', f);
+        execute format('revoke all on function %s from public, pgfaces_reader, pgfaces_writer, pgfaces_worker', f);
     end loop;
     for f in
         select p.oid::regprocedure from pg_proc p
@@ -72,6 +82,12 @@ begin
         where p.pronamespace = 'public'::regnamespace and p.proname = any (reader_may)
     loop
         execute format('grant execute on function %s to pgfaces_reader', f);
+    end loop;
+    for f in
+        select p.oid::regprocedure from pg_proc p
+        where p.pronamespace = 'public'::regnamespace and p.proname = any (worker_may)
+    loop
+        execute format('grant execute on function %s to pgfaces_worker', f);
     end loop;
 end
 $$;

@@ -130,12 +130,13 @@ def write_photo(conn, result: PhotoAnalysis, data: bytes) -> int | None:
 
 
 def load(dsn_or_conn, paths: list[str], workers: int | None = None, profile: str | None = None,
-         progress: bool = False) -> LoadReport:
+         progress: bool = False, deferred: bool = False) -> LoadReport:
     """Loads the photos under `paths` (files, folders, globs), analysing them here in `workers` processes.
 
     Each photo is analysed with every profile marked `ingest` (or with `profile` alone) and written with its
     faces in one transaction; files whose bytes the database holds already are skipped; a file that fails is
     listed in the report and the rest go on. A connection you pass should be in autocommit mode (connect()).
+    deferred: read the metadata only and queue each photo for the workers (`python -m pgfaces.client work`).
     """
     import psycopg
 
@@ -148,7 +149,9 @@ def load(dsn_or_conn, paths: list[str], workers: int | None = None, profile: str
             raise RuntimeError(
                 "this database analyses photos itself (plpython3u; its photos_analyse trigger runs on every INSERT): "
                 "load without --client-side (pgfaces.loader.load)")
-        profile_dicts, lim = profiles(conn, profile), limits(conn)
+        profile_dicts, lim = ([] if deferred else profiles(conn, profile)), limits(conn)
+        # The database's trigger queues what is inserted under this setting (sql/idempotent/040-queue.sql).
+        conn.execute("select set_config('pgfaces.analyse', %s, false)", ("deferred" if deferred else "immediate",))
         todo = loader.skip_known(conn, files, report)
         bar = loader.Progress(len(todo), progress)
         for item in pool.analyse_all(todo, profile_dicts, lim, workers):

@@ -42,19 +42,43 @@ def _connect(dsn: str):
 
 
 def load(dsn: str, paths: list[str], workers: int | None = None, quiet: bool = False, local: bool | None = None,
-         profile: str | None = None) -> int:
+         profile: str | None = None, deferred: bool = False) -> int:
     """Loads photos (files, folders, globs); files already loaded are skipped; failures are listed at the end.
-    local: analyse here (None: when the database cannot)."""
-    from . import client_side_database, load as load_here
+    local: analyse here (None: when the database cannot). deferred: store and queue the photos, then follow the
+    workers' progress (analysis_progress) until the queue is drained."""
+    from . import client_side_database, load as load_here, progress
 
     def body() -> int:
         here = client_side_database(dsn) if local is None else local
         if here:
-            report = load_here(dsn, paths, workers, profile, progress=not quiet)
+            report = load_here(dsn, paths, workers, profile, progress=not quiet, deferred=deferred)
         else:
-            report = loader.load(dsn, paths, workers, progress=not quiet)
-        print(report.summary())
+            report = loader.load(dsn, paths, workers, progress=not quiet, deferred=deferred)
+        print(report.summary() + (" (queued for analysis)" if deferred else ""))
+        if deferred and not quiet:
+            with _connect(dsn) as conn:
+                progress.follow(conn)
         return 1 if report.failed and not report.loaded and not report.skipped else 0
+    return _run(body)
+
+
+def work(dsn: str, workers: int | None = None, in_server: bool = False, lease: str = "10 minutes",
+         max_attempts: int = 3, until_empty: bool = False) -> int:
+    """Drains the queue of deferred analysis with `workers` loops until interrupted (or drained, with until_empty);
+    analysing here (one process per loop), or in the server (in_server: one connection per loop)."""
+    from . import is_client_side, worker
+
+    def body() -> int:
+        with _connect(dsn) as conn:
+            if in_server and is_client_side(conn):
+                return _fail("this database has no plpython3u, so it cannot analyse: run the workers here "
+                             "(python -m pgfaces.client work --dsn URL)")
+        options = worker.Options(lease=lease, max_attempts=max_attempts, until_empty=until_empty)
+        print(f"{workers or os.cpu_count() or 1} worker(s) {'in the server' if in_server else 'here'};"
+              f" {'until the queue is empty' if until_empty else 'Ctrl-C stops them'}", file=sys.stderr)
+        report = worker.work(dsn, workers or os.cpu_count() or 1, in_server, options)
+        print(report.summary())
+        return 0
     return _run(body)
 
 
@@ -144,20 +168,35 @@ def main(argv=None) -> int:
     where.add_argument("--here", dest="local", action="store_true", default=None,
                        help="detect and embed in this process (the default where the database has no plpython3u)")
     where.add_argument("--in-server", dest="local", action="store_false", help="let the database detect and embed")
+    # --dsn and --in-server after the command too (`python -m pgfaces.client work --dsn URL`)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dsn", default=argparse.SUPPRESS, help="as --dsn before the command")
+    common.add_argument("--in-server", dest="local", action="store_false", default=argparse.SUPPRESS,
+                        help="as --in-server before the command")
     commands = parser.add_subparsers(dest="command", required=True)
-    load_cmd = commands.add_parser("load", help="load photos (files, folders, globs)")
+    load_cmd = commands.add_parser("load", parents=[common], help="load photos (files, folders, globs)")
     load_cmd.add_argument("paths", nargs="+")
     load_cmd.add_argument("--workers", type=int, default=None, help="processes analysing (default: the number of cores)")
     load_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
-    search_cmd = commands.add_parser("search", help="photos of the person in IMAGE (or --person), best first")
+    load_cmd.add_argument("--deferred", action="store_true",
+                          help="store and queue the photos for the workers, then follow their progress")
+    work_cmd = commands.add_parser("work", parents=[common],
+                                   help="drain the queue of deferred analysis (analysing here, or --in-server)")
+    work_cmd.add_argument("--workers", type=int, default=None, help="loops (default: the number of cores)")
+    work_cmd.add_argument("--lease", default="10 minutes", help="a job is taken from a worker silent this long")
+    work_cmd.add_argument("--max-attempts", type=int, default=3, help="claims before a job is parked as failed")
+    work_cmd.add_argument("--until-empty", action="store_true", help="stop once nothing is queued or running")
+    search_cmd = commands.add_parser("search", parents=[common],
+                                     help="photos of the person in IMAGE (or --person), best first")
     search_cmd.add_argument("image", nargs="?")
     search_cmd.add_argument("--person")
     search_cmd.add_argument("-n", type=int, default=10)
     search_cmd.add_argument("--max-distance", type=float, default=None)
     search_cmd.add_argument("--html", default=None, help="also write a contact sheet here")
-    embed_cmd = commands.add_parser("embed", help="print the embedding of the largest face in IMAGE, as vector text")
+    embed_cmd = commands.add_parser("embed", parents=[common],
+                                    help="print the embedding of the largest face in IMAGE, as vector text")
     embed_cmd.add_argument("image")
-    remember_cmd = commands.add_parser("remember", help="store IMAGE as a reference face of NAME")
+    remember_cmd = commands.add_parser("remember", parents=[common], help="store IMAGE as a reference face of NAME")
     remember_cmd.add_argument("name")
     remember_cmd.add_argument("image")
     commands.add_parser("cluster", help="group the faces into people (cluster_faces)")
@@ -167,7 +206,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "load":
-        return load(args.dsn, args.paths, args.workers, args.quiet, args.local, args.profile)
+        return load(args.dsn, args.paths, args.workers, args.quiet, args.local, args.profile, args.deferred)
+    if args.command == "work":
+        return work(args.dsn, args.workers, args.local is False, args.lease, args.max_attempts, args.until_empty)
     if args.command == "search":
         return search(args.dsn, args.image, args.person, args.n, None, args.profile, args.max_distance, args.html,
                       args.local)

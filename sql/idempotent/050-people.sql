@@ -1,5 +1,5 @@
 -- People: the user's edits, the views, and searching by people. Plain SQL: present in both modes. How faces are
--- grouped (cluster_faces, joining on INSERT) is in 045-people-clustering.sql; README.md, "People", tells the rules.
+-- grouped (cluster_faces, joining on INSERT) is in 055-people-clustering.sql; README.md, "People", tells the rules.
 --
 -- The rules every function here keeps: a face the user placed (assign_face, unassign_face, merge_people,
 -- forget_person: faces.assigned_by = 'user') stays where the user put it; a person's faces are of one profile; two

@@ -1,6 +1,6 @@
 -- People: the collection's faces grouped into people (cluster_faces), named once by the user, searched by name.
 -- The people remember_face stored keep their ids, names and references: they become named people of the default
--- profile. See sql/idempotent/040-people.sql for the functions and README.md, "People".
+-- profile. See sql/idempotent/050-people.sql for the functions and README.md, "People".
 
 -- A person is named by the user (NULL: a group clustering found, waiting for a name), may be hidden (strangers),
 -- and groups faces of one profile. The cover face is the one the overview shows (NULL: the largest face).
