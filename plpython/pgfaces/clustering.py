@@ -70,12 +70,11 @@ class _Graph:
     def __init__(self, n, i, j, d, k, radius, dense):
         keep = (i != j) & (i >= 0) & (j >= 0) & (d < radius)
         i, j, d = i[keep], j[keep], d[keep]
-        key, first = np.unique(i * n + j, return_index=True)  # one entry per (face, neighbour)
-        i, j, d = i[first], j[first], d[first]
-        self.crowd = np.bincount(i[d < dense], minlength=n) >= k
         a, b = np.minimum(i, j), np.maximum(i, j)
         key, first = np.unique(a * n + b, return_index=True)
         self.a, self.b, self.d = key // n, key % n, d[first].astype(np.float64)
+        near = self.d < dense  # a crowd: k faces that near, listed by the face or listing it (lists made at
+        self.crowd = np.bincount(np.concatenate([self.a[near], self.b[near]]), minlength=n) >= k  # INSERT time)
         self.both = (self.crowd[self.a] & self.crowd[self.b]).astype(np.float64)
         src, dst = np.concatenate([self.a, self.b]), np.concatenate([self.b, self.a])
         order = np.argsort(src, kind="stable")
