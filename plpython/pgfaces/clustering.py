@@ -7,7 +7,7 @@ Rounds (reciprocal agglomerative clustering): all pairs of groups that are each 
 average linkage is reducible, so this gives the one-merge-at-a-time result in vectorised passes, and a group with
 no neighbour under the threshold never gets one and leaves the work. Only each face's k nearest, cut at `radius`,
 are known: a missing pair counts as `radius` (a lower bound where the radius cut the list), except between two
-faces in a crowd (k neighbours nearer than `dense`), where it is only not among the k nearest of a big person: it
+faces in a crowd (k faces nearer than `dense`), where it is only not among the k nearest of a big person: it
 is left out, and such a merge must rest on MIN_KNOWN listed pairs (else a person of more than k faces falls apart).
 Cannot-links: two faces of one photo are never one person. When two groups that should merge share one photo,
 the face of it that fits the other group worse leaves (once per face: an intruder that joined early) and the rest
@@ -20,10 +20,11 @@ people -2, -3, ... in order of their smallest face id; the rest are unassigned (
 
 Parameters (dlib 128-d, L2). `threshold` 0.6: the boundary the dlib ResNet was trained to (loss_metric 0.6 +-
 0.04). The profile's 0.567 is the best cut for one pair when 20 pairs in 21 are two people, as in a search; a merge
-compares mutually nearest groups, where one person is far likelier (threshold chosen on half the party benchmark's
-people: 0.60-0.62). `radius` 0.7: beyond it pairs are not one person (99% of same-person pairs of the calibration
-photos are under 0.65). `dense` 0.4: different people practically never come that near (0.04% of 100k synthetic
-faces have a look-alike under 0.4, 8% under 0.45), while a big person's 20 nearest are within 0.33-0.37.
+compares mutually nearest groups, where one person is far likelier (the threshold picked on half of the party
+benchmark's people: median 0.61; 0.6 scored as well on the other half). `radius` 0.7: beyond it pairs are not one
+person (99% of same-person pairs of the calibration photos are under 0.65). `dense` 0.4: different people
+practically never come that near (0.04% of 100k synthetic faces have a look-alike under 0.4, 8% under 0.45),
+while a big person's 20 nearest are within 0.33-0.37.
 """
 
 from __future__ import annotations
