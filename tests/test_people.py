@@ -32,11 +32,12 @@ def who(filename: str) -> str | None:
 
 
 def state(conn) -> dict[int, tuple]:
-    return {r[0]: r[1:] for r in conn.execute("select id, person_id, assigned_by from faces order by id")}
+    return {r[0]: r[1:] for r in conn.execute("select f.id, fp.person_id, fp.assigned_by from faces f"
+                                              " left join face_people fp on fp.face_id = f.id order by f.id")}
 
 
 def same_photo_violations(conn) -> int:
-    return conn.execute("select count(*) from (select person_id, photo_id from faces where person_id is not null"
+    return conn.execute("select count(*) from (select f.person_id, f.photo_id from faces f where f.person_id is not null"
                         " group by 1, 2 having count(*) > 1) v").fetchone()[0]
 
 
@@ -62,22 +63,24 @@ def url(make_database):
 def db(url):
     """A connection to the collection, freshly clustered with nothing decided by hand."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("update faces set person_id = null, assigned_by = null")
+        conn.execute("delete from face_people")
         conn.execute("delete from people")
         conn.execute("select cluster_faces()")
         yield conn
 
 
 def test_the_eight_people_are_found_and_kept_apart(db):
-    photos = {r[0]: r[1] for r in db.execute(
-        "select p.filename, f.person_id from faces f join photos p on p.id = f.photo_id")}
     groups: dict[str, set] = {}
-    for filename, person in photos.items():
-        if who(filename):
-            groups.setdefault(who(filename), set()).add(person)
-    # each person's photos in one group, and no group shared by two people (the labels of this set are clear)
-    assert all(len(g) == 1 and None not in g for g in groups.values()), groups
-    assert len({next(iter(g)) for g in groups.values()}) == len(PEOPLE)
+    for path in faceapi_photos():
+        if who(path.name):  # the person of a one-person photo is its largest face
+            groups.setdefault(who(path.name), set()).add(person_of(db, path.name))
+    # Each person's photos in one group (a face just over the threshold may wait, unassigned), and no group
+    # shared by two people: a false merge is the worst error.
+    persons = {person: g - {None} for person, g in groups.items()}
+    assert all(len(g) == 1 for g in persons.values()), str(sorted(groups.items()))
+    assert len({next(iter(g)) for g in persons.values()}) == len(PEOPLE)
+    assigned = sum(person_of(db, p.name) is not None for p in faceapi_photos() if who(p.name))
+    assert assigned >= 0.9 * sum(1 for p in faceapi_photos() if who(p.name))
     assert same_photo_violations(db) == 0
 
 
@@ -122,7 +125,7 @@ def test_named_people_keep_their_id_and_name_and_are_never_merged(db):
 
 def test_merge_and_its_refusals(db):
     a, b = db.execute(  # two people who never share a photo (the user merges them by mistake)
-        "select a.person_id, b.person_id from faces a join faces b on a.person_id < b.person_id"
+        "select a.person_id, b.person_id from face_people a join face_people b on a.person_id < b.person_id"
         " where not exists (select from faces x join faces y on x.photo_id = y.photo_id"
         "                   where x.person_id = a.person_id and y.person_id = b.person_id)"
         " order by a.person_id, b.person_id limit 1").fetchone()
@@ -131,23 +134,23 @@ def test_merge_and_its_refusals(db):
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown person id -5"):
         db.execute("select merge_people(%s, -5)", (a,))
     db.execute("select name_person(%s, 'Leonard')", (b,))
-    faces_a = db.execute("select count(*) from faces where person_id in (%s, %s)", (a, b)).fetchone()[0]
+    faces_a = db.execute("select count(*) from face_people where person_id in (%s, %s)", (a, b)).fetchone()[0]
     assert db.execute("select merge_people(%s, %s)", (a, b)).fetchone()[0] == a  # the user's wish, even if wrong
     assert db.execute("select name, faces from people_overview where person_id = %s", (a,)).fetchone() == (
         "Leonard", faces_a)
     assert db.execute("select count(*) from people where id = %s", (b,)).fetchone()[0] == 0
     db.execute("select cluster_faces()")  # merged by hand: the user's decision stays
-    assert db.execute("select count(*) from faces where person_id = %s", (a,)).fetchone()[0] == faces_a
+    assert db.execute("select count(*) from face_people where person_id = %s", (a,)).fetchone()[0] == faces_a
 
 
 def test_two_people_with_a_face_in_one_photo_cannot_be_merged(db):
     group = db.execute("select p.id from photos p join faces f on f.photo_id = p.id where p.filename like '%bbt%'"
                        " group by p.id having count(f.person_id) >= 2 limit 1").fetchone()[0]
-    a, b = [r[0] for r in db.execute("select person_id from faces where photo_id = %s and person_id is not null"
+    a, b = [r[0] for r in db.execute("select f.person_id from faces f where f.photo_id = %s and f.person_id is not null"
                                      " limit 2", (group,))]
     with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match=f"both have a face in photo {group}"):
         db.execute("select merge_people(%s, %s)", (a, b))
-    face_b = db.execute("select id from faces where photo_id = %s and person_id = %s", (group, b)).fetchone()[0]
+    face_b = db.execute("select f.id from faces f where f.photo_id = %s and f.person_id = %s", (group, b)).fetchone()[0]
     with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="never one person"):
         db.execute("select assign_face(%s, %s)", (face_b, a))
 
@@ -193,7 +196,7 @@ def test_hide_twice_and_forget(db):
     assert db.execute("select hidden from people_overview where person_id = %s", (raj,)).fetchone()[0]
     db.execute("select hide_person(%s, false)", (raj,))
     db.execute("select name_person(%s, 'Raj')", (raj,))
-    faces = db.execute("select count(*) from faces where person_id = %s", (raj,)).fetchone()[0]
+    faces = db.execute("select count(*) from face_people where person_id = %s", (raj,)).fetchone()[0]
     photos = db.execute("select count(*) from photos").fetchone()[0]
     assert db.execute("select forget_person('Raj')").fetchone()[0] == faces
     with pytest.raises(psycopg.errors.InvalidParameterValue, match=f"unknown person id {raj}"):
@@ -242,7 +245,8 @@ def test_a_new_face_joins_its_person_on_insert(db):
     photo = db.execute("insert into photos (filename, image) values ('stuart-again.jpg', %s) returning id",
                        (image,)).fetchone()[0]
     try:
-        assert db.execute("select person_id, assigned_by from faces where photo_id = %s", (photo,)).fetchone() == (
+        assert db.execute("select fp.person_id, fp.assigned_by from faces f join face_people fp on fp.face_id = f.id"
+                          " where f.photo_id = %s", (photo,)).fetchone() == (
             stuart, "join")
     finally:
         db.execute("delete from photos where id = %s", (photo,))
@@ -293,4 +297,4 @@ def test_roles(url, login_as, role):
             conn.execute("select hide_person(%s, false)", (person,))
             assert conn.execute("select count(*) from find_photos_of('Reader test', 5)").fetchone()[0] >= 4
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute("update faces set person_id = null")
+                conn.execute("delete from face_people")

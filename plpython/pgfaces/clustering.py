@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 THRESHOLD = 0.6
+NEIGHBOURS = 20  # k: how many nearest faces each face's list holds (sql/idempotent/055-people-clustering.sql)
 RADIUS = 0.7
 DENSE = 0.4
 MIN_KNOWN = 2  # a merge that leaves pairs out of the mean rests on at least this many listed pairs

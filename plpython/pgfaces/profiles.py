@@ -6,7 +6,8 @@ import json
 from typing import Mapping
 
 # The columns the pipeline reads; the server passes the whole row, the client selects these.
-COLUMNS = "name, detector, detector_params, embedder, embedder_params, dimensions, metric, match_threshold"
+COLUMNS = ("name, detector, detector_params, embedder, embedder_params, dimensions, metric, match_threshold,"
+           " cluster_threshold")
 
 
 def from_row(row: Mapping) -> dict:

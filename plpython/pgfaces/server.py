@@ -51,7 +51,7 @@ def _ingest_profiles(plpy, GD) -> list[dict]:
 
 
 def write_faces(plpy, GD, photo_id: int, faces: list[FaceRow]) -> None:
-    """A photo's faces, each joining a person at once where it clearly belongs (pgfaces_join_people)."""
+    """A photo's faces, listed with their nearest and joining a person where they clearly belong (pgfaces_faces_added)."""
     insert = _plan(
         plpy, GD,
         f"insert into faces (photo_id, {', '.join(FACE_COLUMNS)}) values ($1, $2, $3, $4, $5, $6, $7, $8::vector, $9)",
@@ -60,7 +60,7 @@ def write_faces(plpy, GD, photo_id: int, faces: list[FaceRow]) -> None:
     for face in faces:
         plpy.execute(insert, [photo_id, *face.values()])
     if faces:
-        plpy.execute(_plan(plpy, GD, "select pgfaces_join_people($1)", ["bigint"]), [photo_id])
+        plpy.execute(_plan(plpy, GD, "select pgfaces_faces_added($1)", ["bigint"]), [photo_id])
 
 
 # --- INSERT INTO photos --------------------------------------------------------------------------------------------

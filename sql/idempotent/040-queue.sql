@@ -192,7 +192,7 @@ begin
     from unnest(x, y, width, height, score, embedding, thumbnail) with ordinality
          as u(x, y, width, height, score, embedding, thumbnail, i)
     order by u.i;
-    perform pgfaces_join_people(photo_id);  -- as the trigger's faces do (pgfaces.server.write_faces)
+    perform pgfaces_faces_added(photo_id);  -- as the trigger's faces do (pgfaces.server.write_faces)
     perform pgfaces_job_done(photo_id, p.name);
     return 'done';
 end

@@ -1,9 +1,28 @@
 -- People: the user's edits, the views, and searching by people. Plain SQL: present in both modes. How faces are
 -- grouped (cluster_faces, joining on INSERT) is in 055-people-clustering.sql; README.md, "People", tells the rules.
 --
+-- Which face is whose is in face_people (sql/incremental/011-people.sql); `f.person_id` reads it for a face f.
 -- The rules every function here keeps: a face the user placed (assign_face, unassign_face, merge_people,
--- forget_person: faces.assigned_by = 'user') stays where the user put it; a person's faces are of one profile; two
--- faces of one photo are never the same person; a name belongs to one person.
+-- forget_person: face_people.assigned_by = 'user') stays where the user put it; a person's faces are of one
+-- profile; two faces of one photo are never the same person; a name belongs to one person.
+
+-- faces.person_id: `select f.person_id from faces f` (attribute notation: qualify it), NULL when in no person.
+create or replace function person_id(f faces)
+returns bigint
+language sql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$ select fp.person_id from face_people fp where fp.face_id = f.id $$;
+
+-- Puts a face in a person (or, person NULL with 'user', keeps it out of every person).
+create or replace function pgfaces_place(face_id bigint, person_id bigint, how text)
+returns void
+language sql volatile parallel unsafe security invoker
+set search_path = public, pg_temp
+as $$
+    insert into face_people (face_id, person_id, assigned_by) values ($1, $2, $3)
+    on conflict on constraint face_people_pkey do update set person_id = excluded.person_id,
+                                                             assigned_by = excluded.assigned_by
+$$;
 
 create or replace function pgfaces_person(person_id bigint)
 returns people
@@ -45,7 +64,8 @@ returns boolean
 language sql stable parallel safe security invoker
 set search_path = public, pg_temp
 as $$
-    select exists (select from faces f where f.person_id = $1 and f.photo_id = $2 and f.id <> $3)
+    select exists (select from face_people fp join faces f on f.id = fp.face_id
+                   where fp.person_id = $1 and f.photo_id = $2 and f.id <> $3)
 $$;
 
 create or replace function name_person(person_id bigint, name text)
@@ -93,15 +113,17 @@ begin
             keep.id, keep.profile, other.id, other.profile using errcode = 'invalid_parameter_value';
     end if;
     perform from people where id in (keep.id, other.id) order by id for update;
-    select a.photo_id into shared from faces a join faces b on a.photo_id = b.photo_id
-    where a.person_id = keep.id and b.person_id = other.id limit 1;
+    select a.photo_id into shared
+    from face_people pa join faces a on a.id = pa.face_id
+    join faces b on b.photo_id = a.photo_id join face_people pb on pb.face_id = b.id
+    where pa.person_id = keep.id and pb.person_id = other.id limit 1;
     if found then
         raise exception 'persons % and % both have a face in photo %: two faces of one photo are never one person',
             keep.id, other.id, shared
             using errcode = 'integrity_constraint_violation',
                   hint = 'unassign_face(face_id) the wrong face first';
     end if;
-    update faces set person_id = keep.id, assigned_by = 'user' where person_id = other.id;
+    update face_people set person_id = keep.id, assigned_by = 'user' where person_id = other.id;
     update person_references set person_id = keep.id where person_id = other.id;
     delete from people where id = other.id;
     if keep.name is null and other.name is not null then
@@ -132,7 +154,7 @@ begin
         raise exception 'person % has another face in photo % already: two faces of one photo are never one person',
             pe.id, f.photo_id using errcode = 'integrity_constraint_violation';
     end if;
-    update faces set person_id = pe.id, assigned_by = 'user' where id = f.id;
+    perform pgfaces_place(f.id, pe.id, 'user');
     return pe.id;
 end
 $$;
@@ -145,13 +167,15 @@ set search_path = public, pg_temp
 as $$
 declare
     f faces;
+    was bigint;
 begin
     select * into f from faces where id = face_id for update;
     if not found then
         raise exception 'unknown face id %', coalesce(face_id::text, 'NULL') using errcode = 'invalid_parameter_value';
     end if;
-    update faces set person_id = null, assigned_by = 'user' where id = f.id;
-    return f.person_id;
+    was := person_id(f);
+    perform pgfaces_place(f.id, null, 'user');
+    return was;
 end
 $$;
 
@@ -179,7 +203,7 @@ declare
     pe people := pgfaces_person(person_id);
     released bigint;
 begin
-    update faces set person_id = null, assigned_by = 'user' where faces.person_id = pe.id;
+    update face_people set person_id = null, assigned_by = 'user' where face_people.person_id = pe.id;
     get diagnostics released = row_count;
     delete from people where id = pe.id;  -- person_references go with it (on delete cascade)
     return released;
@@ -198,19 +222,21 @@ select pe.id as person_id, pe.name, pe.profile, pe.hidden,
        count(f.id) as faces, count(distinct f.photo_id) as photos,
        min(ph.taken_at) as first_taken_at, max(ph.taken_at) as last_taken_at,
        coalesce(pe.cover_face_id,
-                (select c.id from faces c where c.person_id = pe.id order by c.width * c.height desc, c.id limit 1))
-           as cover_face_id
+                (select c.id from face_people cp join faces c on c.id = cp.face_id
+                 where cp.person_id = pe.id order by c.width * c.height desc, c.id limit 1)) as cover_face_id
 from people pe
-left join faces f on f.person_id = pe.id
+left join face_people fp on fp.person_id = pe.id
+left join faces f on f.id = fp.face_id
 left join photos ph on ph.id = f.photo_id
 group by pe.id;
 
 -- Faces in no person: waiting for cluster_faces(), or kept apart by the user (kept_apart).
 create or replace view unassigned_faces as
 select f.id as face_id, f.photo_id, ph.filename, f.profile, f.x, f.y, f.width, f.height,
-       coalesce(f.assigned_by = 'user', false) as kept_apart
+       fp.face_id is not null as kept_apart
 from faces f join photos ph on ph.id = f.photo_id
-where f.person_id is null;
+left join face_people fp on fp.face_id = f.id
+where fp.person_id is null;
 
 -- Searching by people -------------------------------------------------------------------------------------------
 
@@ -223,8 +249,8 @@ set search_path = public, pg_temp
 as $$
     select r.embedding from person_references r where r.person_id = pe.id and r.profile = p.name
     union all
-    (select f.embedding from faces f
-     where f.person_id = pe.id and f.profile = p.name
+    (select f.embedding from face_people fp join faces f on f.id = fp.face_id
+     where fp.person_id = pe.id and f.profile = p.name
        and not exists (select from person_references r where r.person_id = pe.id and r.profile = p.name)
      order by f.width * f.height desc, f.id limit most)
 $$;
@@ -256,14 +282,14 @@ begin
         from (select distinct on (c.photo_id) c.photo_id, ph.filename, c.face_id, c.distance
               from (select f.photo_id, f.id as face_id,
                            (select min((f.embedding::vector(%1$s) %2$s q::vector(%1$s))::float8) from unnest($1) q) as distance
-                    from faces f where f.person_id = $2 and f.profile = $3
+                    from face_people fp join faces f on f.id = fp.face_id where fp.person_id = $2 and f.profile = $3
                     union all
                     select m.photo_id, m.face_id, m.distance
                     from unnest($1) q cross join lateral pgfaces_photos_near($4, q, $5, $6) m
-                    join faces f on f.id = m.face_id
-                    left join people other on other.id = f.person_id
-                    where f.person_id = $2 or f.person_id is null
-                       or (other.name is null and f.assigned_by is distinct from 'user')) c
+                    left join face_people fp on fp.face_id = m.face_id
+                    left join people other on other.id = fp.person_id
+                    where fp.person_id is null or fp.person_id = $2
+                       or (other.name is null and fp.assigned_by <> 'user')) c
               join photos ph on ph.id = c.photo_id
               order by c.photo_id, c.distance, c.face_id) b
         order by b.distance, b.photo_id
@@ -298,17 +324,17 @@ begin
     select array_agg(distinct pe.id) into wanted from people pe where pe.name = any (names);
     return query
         with appearances as (
-            select f.photo_id, f.person_id, 0::float8 as distance
-            from faces f where f.person_id = any (wanted)
+            select f.photo_id, fp.person_id, 0::float8 as distance
+            from face_people fp join faces f on f.id = fp.face_id where fp.person_id = any (wanted)
             union all
             select m.photo_id, pe.id, m.distance
             from people pe
             join profiles p on p.name = pe.profile
             join person_references r on r.person_id = pe.id and r.profile = p.name
             cross join lateral pgfaces_faces_near(p, r.embedding, 200) m
-            join faces f on f.id = m.face_id
+            left join face_people fp on fp.face_id = m.face_id
             where pe.id = any (wanted) and m.distance <= coalesce(p.match_threshold, 0)
-              and f.person_id is null
+              and fp.person_id is null
         ),
         per_photo as (
             select a.photo_id, max(a.best) as distance
@@ -320,7 +346,7 @@ begin
         select pp.photo_id, ph.filename, ph.taken_at, pp.distance
         from per_photo pp join photos ph on ph.id = pp.photo_id
         where not find_photos_with."only" or not exists (
-            select from faces f join people other on other.id = f.person_id
+            select from faces f join face_people fp on fp.face_id = f.id join people other on other.id = fp.person_id
             where f.photo_id = pp.photo_id and other.name is not null and not other.id = any (wanted))
         order by pp.distance, ph.taken_at desc nulls last, pp.photo_id
         limit n;
@@ -340,15 +366,15 @@ declare
 begin
     perform pgfaces_check_n(n);
     return query
-        select f.person_id, count(distinct f.id), min(m.distance)
+        select fp.person_id, count(distinct fp.face_id), min(m.distance)
         from pgfaces_person_queries(pe, p) q
         cross join lateral pgfaces_faces_near(p, q.embedding, 100) m
-        join faces f on f.id = m.face_id
-        join people other on other.id = f.person_id
+        join face_people fp on fp.face_id = m.face_id
+        join people other on other.id = fp.person_id
         where other.name is null and other.id <> pe.id
           and m.distance <= coalesce(p.match_threshold, 'infinity')
-        group by f.person_id
-        order by min(m.distance), f.person_id
+        group by fp.person_id
+        order by min(m.distance), fp.person_id
         limit n;
 end
 $$;

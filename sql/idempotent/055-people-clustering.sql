@@ -1,6 +1,121 @@
--- Grouping faces into people: what cluster_faces() reads and writes (the grouping itself is pgfaces.people and
--- pgfaces.clustering, in the server or in a client), and a new face joining a person on INSERT. Plain SQL:
--- present in both modes. README.md, "People", says how it decides.
+-- Grouping faces into people: each face's nearest faces, listed once when it is written; a new face joining a person
+-- on INSERT; and what cluster_faces() reads and writes (the grouping itself is pgfaces.people and
+-- pgfaces.clustering, in the server or in a client). Plain SQL: present in both modes. README.md, "People", says how
+-- it decides.
+--
+-- NEIGHBOURS (20) and RADIUS (0.7) are pgfaces.clustering's; the join's and the grouping's threshold is the
+-- profile's cluster_threshold.
+
+-- Lists the nearest faces of each of `face_ids` (one profile's), from the profile's HNSW index, and keeps them in
+-- face_neighbours. Returns how many lists it made.
+create or replace function pgfaces_list_neighbours(p profiles, face_ids bigint[])
+returns bigint
+language plpgsql volatile parallel unsafe security invoker
+set search_path = public, pg_temp
+set hnsw.ef_search = 40
+as $$
+declare
+    made bigint;
+begin
+    execute format($q$
+        insert into face_neighbours (face_id, neighbours, distances, newest_face)
+        select f.id, coalesce(n.ids, '{}'), coalesce(n.distances, '{}'), (select max(id) from faces)
+        from faces f
+        cross join lateral (
+            select array_agg(g.id order by g.distance) as ids, array_agg(g.distance order by g.distance) as distances
+            from (select g.id, (g.embedding::halfvec(%1$s) %2$s f.embedding::halfvec(%1$s))::real as distance
+                  from faces g where g.profile = $1
+                  order by g.embedding::halfvec(%1$s) %2$s f.embedding::halfvec(%1$s)
+                  limit 21) g
+            where g.id <> f.id and g.distance <= 0.7) n
+        where f.id = any ($2) and f.profile = $1
+        on conflict on constraint face_neighbours_pkey do update
+            set neighbours = excluded.neighbours, distances = excluded.distances, newest_face = excluded.newest_face
+        $q$, p.dimensions, pgfaces_operator(p))
+    using p.name, face_ids;
+    get diagnostics made = row_count;
+    return made;
+end
+$$;
+
+-- Makes the lists of up to `most` faces of the profile that have none, or whose list is older than half the
+-- collection; returns how many it made (0: all are up to date). cluster_faces() calls it until it returns 0.
+create or replace function pgfaces_refresh_neighbours(profile text, most int)
+returns bigint
+language plpgsql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    p profiles := pgfaces_profile(profile);
+    newest bigint := (select max(id) from faces);
+begin
+    return pgfaces_list_neighbours(p, array(
+        select f.id from faces f left join face_neighbours n on n.face_id = f.id
+        where f.profile = p.name and (n.face_id is null or n.newest_face * 2 < newest)
+        order by f.id limit most));
+end
+$$;
+
+-- The person a face clearly belongs to, from its list (pgfaces.clustering.join_rule): each person's listed faces at
+-- their distance, and the rest of what the list could hold of them at RADIUS, averaged; the nearest person whose
+-- average is under the threshold, unless it has a face in this photo already. NULL: the face waits.
+create or replace function pgfaces_join_person(p profiles, face_id bigint, photo_id bigint)
+returns bigint
+language sql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+    with listed as (
+        select u.neighbour, u.distance from face_neighbours n, unnest(n.neighbours, n.distances) as u(neighbour, distance)
+        where n.face_id = $2),
+    per_person as (
+        select fp.person_id, count(*) as listed, sum(l.distance) as total
+        from listed l join face_people fp on fp.face_id = l.neighbour
+        where fp.person_id is not null group by fp.person_id),
+    scored as (
+        select pp.person_id,
+               (pp.total + 0.7 * (r.room - pp.listed)) / r.room as linkage
+        from per_person pp
+        cross join lateral (select count(*) as size from face_people s where s.person_id = pp.person_id) s
+        cross join lateral (
+            select greatest(case when (select count(*) from listed) >= 20 then least(s.size, 20) else s.size end,
+                            pp.listed)::float8 as room) r
+        where not pgfaces_person_in_photo(pp.person_id, $3, $2))
+    select person_id from scored where linkage < ($1).cluster_threshold
+    order by linkage, person_id limit 1
+$$;
+
+-- What happens when a photo's faces are written (by the INSERT trigger, a queue worker or a client): each face's
+-- list is made, and a face joins a person at once when it clearly belongs; the others wait for the next
+-- cluster_faces(). Returns the faces that joined.
+create or replace function pgfaces_faces_added(photo_id bigint)
+returns int
+language plpgsql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$
+declare
+    p profiles;
+    face bigint;
+    chosen bigint;
+    joined int := 0;
+begin
+    for p in select pr.* from profiles pr where exists (
+                 select from faces fa where fa.photo_id = pgfaces_faces_added.photo_id and fa.profile = pr.name) loop
+        perform pgfaces_list_neighbours(p, array(
+            select fa.id from faces fa where fa.photo_id = pgfaces_faces_added.photo_id and fa.profile = p.name));
+        continue when p.cluster_threshold is null or not exists (select from people pe where pe.profile = p.name);
+        for face in select fa.id from faces fa left join face_people fp on fp.face_id = fa.id
+                    where fa.photo_id = pgfaces_faces_added.photo_id and fa.profile = p.name and fp.face_id is null
+                    order by fa.id loop
+            chosen := pgfaces_join_person(p, face, photo_id);
+            if chosen is not null then
+                perform pgfaces_place(face, chosen, 'join');
+                joined := joined + 1;
+            end if;
+        end loop;
+    end loop;
+    return joined;
+end
+$$;
 
 -- Starts a run: one run per profile at a time; a second one waits for the first (and then finds little to do).
 create or replace function pgfaces_cluster_begin(profile text)
@@ -11,8 +126,11 @@ as $$
 declare
     key bigint := hashtext('pgfaces cluster_faces ' || profile);
 begin
-    -- The neighbour queries want k (pgfaces.people.NEIGHBOURS) faces each, not the searches' 100 candidates.
-    perform set_config('hnsw.ef_search', '40', true);
+    if (pgfaces_profile(profile)).cluster_threshold is null then
+        raise exception 'profile "%" has no cluster_threshold: its faces cannot be grouped into people', profile
+            using errcode = 'invalid_parameter_value',
+                  hint = 'update profiles set cluster_threshold = ... (0.6 for the dlib descriptor)';
+    end if;
     if not pg_try_advisory_xact_lock(key) then
         raise notice 'cluster_faces(%) waits for the run already going on', quote_literal(profile);
         perform pg_advisory_xact_lock(key);
@@ -21,14 +139,19 @@ end
 $$;
 
 -- What a run sees of each face: its photo, its person, whether the user placed it there (or kept it apart:
--- user_placed with no person) and whether its person is named.
+-- user_placed with no person), whether its person is named, and its list.
 create or replace function pgfaces_cluster_faces(profile text)
-returns table (face_id bigint, photo_id bigint, person_id bigint, user_placed boolean, named boolean)
+returns table (face_id bigint, photo_id bigint, person_id bigint, user_placed boolean, named boolean,
+               neighbours bigint[], distances real[])
 language sql stable parallel safe security definer
 set search_path = public, pg_temp
 as $$
-    select f.id, f.photo_id, f.person_id, coalesce(f.assigned_by = 'user', false), pe.name is not null
-    from faces f left join people pe on pe.id = f.person_id
+    select f.id, f.photo_id, fp.person_id, coalesce(fp.assigned_by = 'user', false), pe.name is not null,
+           coalesce(n.neighbours, '{}'), coalesce(n.distances, '{}')
+    from faces f
+    left join face_people fp on fp.face_id = f.id
+    left join people pe on pe.id = fp.person_id
+    left join face_neighbours n on n.face_id = f.id
     where f.profile = $1
     order by f.id
 $$;
@@ -61,78 +184,35 @@ begin
                          when g.label >= 0 then (select pe.id from people pe
                                                  where pe.id = g.label and pe.profile = pgfaces_cluster_apply.profile)
                     end as person_id
-             from given g left join fresh using (label) left join numbered n using (i))
-    update faces f set person_id = t.person_id, assigned_by = case when t.person_id is null then null else 'cluster' end
-    from target t
-    where f.id = t.face_id and f.profile = pgfaces_cluster_apply.profile
-      and f.assigned_by is distinct from 'user' and f.person_id is distinct from t.person_id;
-    get diagnostics changed = row_count;
+             from given g left join fresh using (label) left join numbered n using (i)),
+         gone as (
+             delete from face_people fp using target t
+             where fp.face_id = t.face_id and t.person_id is null and fp.assigned_by <> 'user'
+             returning fp.face_id),
+         placed as (
+             insert into face_people (face_id, person_id, assigned_by)
+             select t.face_id, t.person_id, 'cluster' from target t
+             join faces f on f.id = t.face_id and f.profile = pgfaces_cluster_apply.profile
+             left join face_people fp on fp.face_id = t.face_id
+             where t.person_id is not null
+               and (fp.face_id is null or (fp.assigned_by <> 'user' and fp.person_id is distinct from t.person_id))
+             on conflict on constraint face_people_pkey do update
+                 set person_id = excluded.person_id, assigned_by = 'cluster'
+                 where face_people.assigned_by <> 'user'
+             returning face_id)
+    select (select count(*) from gone) + (select count(*) from placed) into changed;
 
-    select f.person_id, f.photo_id into clash from faces f
-    where f.profile = pgfaces_cluster_apply.profile and f.person_id is not null
-    group by f.person_id, f.photo_id having count(*) > 1 limit 1;
+    select fp.person_id, f.photo_id into clash from face_people fp join faces f on f.id = fp.face_id
+    where f.profile = pgfaces_cluster_apply.profile and fp.person_id is not null
+    group by fp.person_id, f.photo_id having count(*) > 1 limit 1;
     if found then
         raise exception 'cluster_faces would put two faces of photo % in person %; nothing was changed',
             clash.photo_id, clash.person_id using errcode = 'internal_error';
     end if;
     delete from people pe
     where pe.profile = pgfaces_cluster_apply.profile and pe.name is null
-      and not exists (select from faces f where f.person_id = pe.id)
+      and not exists (select from face_people fp where fp.person_id = pe.id)
       and not exists (select from person_references r where r.person_id = pe.id);
     return changed;
-end
-$$;
-
--- A new face joins a person at once when it clearly belongs (pgfaces.clustering.join_rule, the same test as the
--- clustering's): among its JOIN_NEIGHBOURS nearest faces within RADIUS, each person's listed faces at their
--- distance and the rest of what the list could hold of them at RADIUS average under the profile's same-person
--- distance; the nearest such person wins, unless it has a face in this photo already. Otherwise the face waits for
--- the next cluster_faces(). Called once per photo, after its faces are written. Returns the faces that joined.
-create or replace function pgfaces_join_people(photo_id bigint)
-returns int
-language plpgsql volatile parallel unsafe security definer
-set search_path = public, pg_temp
-set hnsw.ef_search = 40
-as $$
-declare
-    k constant int := 16;  -- pgfaces.people.NEIGHBOURS
-    radius constant float8 := 0.7;  -- pgfaces.clustering.RADIUS
-    f faces;
-    p profiles;
-    chosen bigint;
-    joined int := 0;
-begin
-    for f in select * from faces where faces.photo_id = pgfaces_join_people.photo_id
-                                   and person_id is null and assigned_by is null order by id loop
-        if p is null or p.name <> f.profile then
-            p := pgfaces_profile(f.profile);
-        end if;
-        continue when not exists (select from people pe where pe.profile = p.name);
-        execute format($q$
-            with near as (
-                select g.person_id, (g.embedding::halfvec(%1$s) %2$s $1::halfvec(%1$s))::float8 as distance
-                from faces g where g.profile = $2 and g.id <> $3
-                order by g.embedding::halfvec(%1$s) %2$s $1::halfvec(%1$s) limit $4),
-            listed as (
-                select person_id, count(*) as listed, sum(distance) as total from near
-                where distance < $5 and person_id is not null group by person_id),
-            full_list as (select count(*) >= $4 as full from near where distance < $5)
-            select l.person_id
-            from listed l cross join full_list
-            cross join lateral (select count(*) as size from faces s where s.person_id = l.person_id) s
-            cross join lateral (select greatest(case when full_list.full then least(s.size, $4) else s.size end,
-                                                l.listed)::float8 as room) r
-            where not pgfaces_person_in_photo(l.person_id, $6, $3)
-              and (l.total + $5 * (r.room - l.listed)) / r.room < $7
-            order by (l.total + $5 * (r.room - l.listed)) / r.room, l.person_id
-            limit 1 $q$, p.dimensions, pgfaces_operator(p))
-        into chosen
-        using f.embedding, p.name, f.id, k, radius, f.photo_id, coalesce(p.match_threshold, 0.6);
-        if chosen is not null then
-            update faces set person_id = chosen, assigned_by = 'join' where id = f.id;
-            joined := joined + 1;
-        end if;
-    end loop;
-    return joined;
 end
 $$;

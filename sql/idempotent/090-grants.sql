@@ -18,7 +18,7 @@ begin
 end
 $$;
 
-grant select on photos, faces, profiles, people, person_references, people_overview, unassigned_faces
+grant select on photos, faces, profiles, people, person_references, face_people, people_overview, unassigned_faces
     to pgfaces_reader, pgfaces_writer;
 -- A writer gives a photo's name, bytes and, if they like, its metadata; the id, the time it was added and what
 -- the bytes say (hash, size) are the server's to fill.
@@ -57,7 +57,8 @@ declare
         'remember_face', 'name_person', 'merge_people', 'assign_face', 'unassign_face', 'hide_person',
         'forget_person', 'cluster_faces',
         -- client-side mode: what the server's Python would call, called by the client (pgfaces.client)
-        'pgfaces_remember', 'pgfaces_join_people', 'pgfaces_cluster_begin', 'pgfaces_cluster_faces',
+        'pgfaces_remember', 'pgfaces_faces_added', 'pgfaces_cluster_begin', 'pgfaces_cluster_faces',
+        'pgfaces_refresh_neighbours',
         'pgfaces_cluster_apply'];
     worker_may constant text[] := array[
         'pgfaces_claim_job', 'pgfaces_run_job', 'pgfaces_finish_job', 'pgfaces_fail_job', 'retry_failed',

@@ -125,7 +125,7 @@ def write_photo(conn, result: PhotoAnalysis, data: bytes) -> int | None:
             with conn.cursor().copy(f"copy faces (photo_id, {', '.join(FACE_COLUMNS)}) from stdin") as copy:
                 for face in result.faces:
                     copy.write_row((inserted[0], *face.values()))
-            conn.execute("select pgfaces_join_people(%s)", (inserted[0],))  # as the server's trigger does
+            conn.execute("select pgfaces_faces_added(%s)", (inserted[0],))  # as the server's trigger does
     return len(result.faces)
 
 
