@@ -97,3 +97,13 @@ def bench_queue(c, folder="", rounds=3, repeats=2, queries=30, skip_replica=Fals
     cluster.ensure_up(c)
     queue.run(cluster.uri("postgres"), pathlib.Path(folder).resolve() if folder else speed.PARTY / "parties",
               rounds, repeats, queries, skip_replica)
+
+
+@task(help={"faces": "synthetic sizes to time cluster_faces at, comma-separated (default 100000; 1000000 takes long)"})
+def bench_people(c, faces="100000"):
+    """Measure grouping into people: quality on the party benchmark, joining on INSERT, cluster_faces at scale."""
+    from tests.bench import people
+
+    cluster.ensure_up(c)  # the server runs this checkout's pipeline
+    people.run(cluster.uri("postgres"), [int(s) for s in faces.split(",") if s])
+

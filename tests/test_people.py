@@ -46,8 +46,9 @@ def first_photo(person: str) -> str:
 
 
 def person_of(conn, filename: str) -> int | None:
-    return conn.execute("select f.person_id from faces f join photos p on p.id = f.photo_id where p.filename = %s"
-                        " order by f.width * f.height desc limit 1", (filename,)).fetchone()[0]
+    return conn.execute("select f.person_id from faces f join photos p on p.id = f.photo_id"
+                        " where p.filename = %s or p.filename like '%%/' || %s"  # loaded by path or by name
+                        " order by f.width * f.height desc limit 1", (filename, filename)).fetchone()[0]
 
 
 @pytest.fixture(scope="module")
@@ -298,3 +299,23 @@ def test_roles(url, login_as, role):
             assert conn.execute("select count(*) from find_photos_of('Reader test', 5)").fetchone()[0] >= 4
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("delete from face_people")
+
+
+def test_client_side_mode_groups_in_the_client(make_database):
+    """Without plpython3u the same tables, functions and views work; the client does the grouping."""
+    from pgfaces import client
+
+    url = make_database(client_side=True)
+    photos = [str(p) for p in faceapi_photos() if who(p.name) in ("amy", "raj")]
+    assert client.load(url, photos, workers=2).loaded == len(photos)
+    with client.connect(url) as conn:
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="python -m pgfaces.client cluster"):
+            conn.execute("select cluster_faces()")
+        assert client.cluster_faces(conn) > 0
+        assert client.cluster_faces(conn) == 0  # unchanged data: nothing changes
+        amy = person_of(conn, "face-api.js__examples__images__amy__amy1.png")
+        assert {person_of(conn, p.rsplit("/", 1)[1]) for p in photos if "amy" in p} == {amy}
+        conn.execute("select name_person(%s, 'Amy')", (amy,))
+        found = conn.execute("select filename from find_photos_of('Amy', 10)").fetchall()
+        assert {who(f.rsplit('/', 1)[1]) for (f,) in found[:4]} == {"amy"}
+        assert conn.execute("select faces from people_overview where name = 'Amy'").fetchone()[0] == 4

@@ -181,7 +181,7 @@ SEARCH |= {"find_photos_with", "suggest_people",
            "pgfaces_deferred"}  # the WHEN of the photos triggers, evaluated as the user who inserts
 EDIT_PEOPLE = {"remember_face", "name_person", "merge_people", "assign_face", "unassign_face", "hide_person",
                "forget_person", "cluster_faces", "pgfaces_remember", "pgfaces_faces_added", "pgfaces_cluster_begin",
-               "pgfaces_refresh_neighbours",
+               "pgfaces_refresh_neighbours", "pgfaces_cluster_unchanged",
                "pgfaces_cluster_faces", "pgfaces_cluster_apply"}
 CALLABLE = {"reader": SEARCH, "writer": SEARCH | EDIT_PEOPLE}
 

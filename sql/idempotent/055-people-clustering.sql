@@ -138,6 +138,30 @@ begin
 end
 $$;
 
+-- The state a run works from and leaves: the profile's faces, their lists' ages, who is whose and who is named.
+create or replace function pgfaces_cluster_fingerprint(profile text)
+returns text
+language sql stable parallel safe security definer
+set search_path = public, pg_temp
+as $$
+    select md5(coalesce(string_agg(concat_ws(':', f.id, n.newest_face, cardinality(n.neighbours), fp.person_id,
+                                             fp.assigned_by, pe.name is not null), ',' order by f.id), ''))
+    from faces f
+    left join face_neighbours n on n.face_id = f.id
+    left join face_people fp on fp.face_id = f.id
+    left join people pe on pe.id = fp.person_id
+    where f.profile = $1
+$$;
+
+-- Whether the profile is as the last run left it (then a run has nothing to do).
+create or replace function pgfaces_cluster_unchanged(profile text)
+returns boolean
+language sql stable parallel safe security definer
+set search_path = public, pg_temp
+as $$
+    select exists (select from people_clustered c where c.profile = $1 and c.fingerprint = pgfaces_cluster_fingerprint($1))
+$$;
+
 -- What a run sees of each face: its photo, its person, whether the user placed it there (or kept it apart:
 -- user_placed with no person), whether its person is named, and its list.
 create or replace function pgfaces_cluster_faces(profile text)
@@ -213,6 +237,10 @@ begin
     where pe.profile = pgfaces_cluster_apply.profile and pe.name is null
       and not exists (select from face_people fp where fp.person_id = pe.id)
       and not exists (select from person_references r where r.person_id = pe.id);
+    insert into people_clustered (profile, fingerprint, finished_at)
+    values (profile, pgfaces_cluster_fingerprint(profile), now())
+    on conflict on constraint people_clustered_pkey do update
+        set fingerprint = excluded.fingerprint, finished_at = excluded.finished_at;
     return changed;
 end
 $$;

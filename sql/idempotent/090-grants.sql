@@ -58,7 +58,7 @@ declare
         'forget_person', 'cluster_faces',
         -- client-side mode: what the server's Python would call, called by the client (pgfaces.client)
         'pgfaces_remember', 'pgfaces_faces_added', 'pgfaces_cluster_begin', 'pgfaces_cluster_faces',
-        'pgfaces_refresh_neighbours',
+        'pgfaces_refresh_neighbours', 'pgfaces_cluster_unchanged',
         'pgfaces_cluster_apply'];
     worker_may constant text[] := array[
         'pgfaces_claim_job', 'pgfaces_run_job', 'pgfaces_finish_job', 'pgfaces_fail_job', 'retry_failed',

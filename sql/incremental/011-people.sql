@@ -47,3 +47,12 @@ create table face_neighbours (
 -- 0.6 for dlib's descriptor, the margin its network was trained to; a profile without one is not clustered.
 alter table profiles add column cluster_threshold float8 check (cluster_threshold > 0);
 update profiles set cluster_threshold = 0.6 where embedder = 'dlib';
+
+-- What the last cluster_faces() of each profile left (a fingerprint of the faces, their lists and who is whose):
+-- a run that finds the same has nothing to do, so a re-run on unchanged data changes nothing.
+create table people_clustered (
+    profile text primary key references profiles (name) on update cascade on delete cascade,
+    fingerprint text not null,
+    finished_at timestamptz not null
+);
+
