@@ -1,15 +1,20 @@
-"""Cancel and timeouts during an analysis: the pipeline calls checkpoint() between its stages (and faces).
+"""Cancel and timeouts during an analysis: the pipeline calls checkpoint() between its stages (and faces), and runs
+its long native calls (decoding, a detector's pass) through call().
 
 In the server, a statement timeout, pg_cancel_backend or pg_terminate_backend only sets PostgreSQL's flag
 InterruptPending; PostgreSQL acts on it the next time its own code runs, which a long Python call never lets it do.
 watch(plpy) makes checkpoint() read that flag (a few nanoseconds) and, when it is set, run a trivial query: PostgreSQL
 then processes the interrupt and the query raises the cancel (or ends the backend), which unwinds the Python code.
-Outside the server (the client, tests) checkpoint() does nothing.
+A single native call can take longer than the half second a cancel may wait (decoding a 20-megapixel photo, MTCNN
+on a large copy): call() runs it in a thread and keeps checking meanwhile; a cancelled call's thread finishes on its
+own and its result is dropped. Only the backend's own thread ever talks to PostgreSQL.
+Outside the server (the client, tests) both simply run the code.
 """
 
 from __future__ import annotations
 
 import ctypes
+import threading
 
 _pending = None  # the server's InterruptPending flag, once found
 _plpy = None
@@ -28,5 +33,30 @@ def watch(plpy) -> None:
 
 def checkpoint() -> None:
     """Raises the server's cancel (or ends the backend) if one is pending; else returns at once."""
-    if _pending is not None and _pending.value:
+    if _pending is not None and _pending.value and threading.current_thread() is threading.main_thread():
         _plpy.execute("select 1")
+
+
+POLL = 0.02  # seconds between checks while a native call runs
+
+
+def call(fn, *args):
+    """fn(*args); in the server, in a thread that a cancel does not wait for."""
+    if _pending is None or threading.current_thread() is not threading.main_thread():
+        return fn(*args)
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="pgfaces-native", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(POLL)
+        checkpoint()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import imaging
 from .boxes import Box
-from .interrupts import checkpoint
+from .interrupts import call, checkpoint
 from .detectors import get_detector
 from .embedders import get_embedder
 from .errors import LimitError, ProfileError
@@ -84,13 +84,13 @@ def _detect(
     """
     max_side = max_side or detector.max_side
     reduce = imaging.reduce_factor_for(meta.width, meta.height, max_side)
-    small = imaging.decode_upright(data, limits, reduce=reduce, orientation=meta.orientation)
+    small = call(imaging.decode_upright, data, limits, reduce, meta.orientation)
     small, extra = imaging.shrink_to(small, max_side)
     # The reduced decode rounds sizes up, so measure the real scale rather than trusting `reduce`.
     scale = meta.width / small.shape[1]
     checkpoint()
     boxes = []
-    for box in _detect_with_border_retry(detector, small):
+    for box in call(_detect_with_border_retry, detector, small):
         box = box.scaled(scale).clipped(meta.width, meta.height)
         if box is not None and min(box.w, box.h) >= detector.min_face:
             boxes.append(box)
@@ -140,8 +140,7 @@ def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[F
         full = small
         if embedder.needs_full_resolution and scale != 1.0:
             if full_resolution is None:
-                full_resolution = imaging.decode_upright(data, limits, reduce=1, orientation=meta.orientation)
-                checkpoint()
+                full_resolution = call(imaging.decode_upright, data, limits, 1, meta.orientation)
             full = full_resolution
         aligned = [face for face in embedder.align(full, boxes) if face.plausible]
         if aligned:
