@@ -116,7 +116,12 @@ class Mtcnn:
         return scales
 
     def _pyramid(self, image: np.ndarray):
-        """(scale, uint8 level) from the largest level down, each resized from the image itself."""
+        """(scale, uint8 level) from the largest level down, each resized from the image itself.
+
+        A sixth of the detection's CPU, but resizing each level from the previous one (or from 2x-averaged copies)
+        changes pixels by 1 here and there, and MTCNN's NMS then keeps other candidates: 70 to 98 of 626 faces
+        moved (IoU < 0.9) or went, and as many appeared, on the test photos. So the pyramid stays as it was.
+        """
         height, width = image.shape[:2]
         for scale in self._scales(height, width):
             size = (int(np.ceil(width * scale)), int(np.ceil(height * scale)))
