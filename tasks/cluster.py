@@ -153,7 +153,8 @@ def ensure_settings() -> dict[str, str]:
     return serverconf.ensure(DATA / "postgresql.conf", preload_library_installed())
 
 
-def init_cluster(c) -> None:
+def make_home() -> None:
+    """PGFACES_HOME, writable, or stop with what to do."""
     try:
         HOME.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -161,6 +162,19 @@ def init_cluster(c) -> None:
     if not os.access(HOME, os.W_OK):
         raise Exit(f"data directory {HOME} is not writable by {getpass.getuser()}: set PGFACES_HOME to a writable path")
     HOME.chmod(0o755)
+
+
+def make_data_dirs() -> None:
+    """The cluster's data and socket directories, the server user's, the data private to it."""
+    for d in (DATA, RUN):
+        d.mkdir(exist_ok=True)
+        if IS_ROOT:
+            shutil.chown(d, SERVER_USER, SERVER_USER)
+    DATA.chmod(0o700)
+
+
+def init_cluster(c) -> None:
+    make_home()
     if (DATA / "PG_VERSION").exists():
         written = ensure_settings()
         if written and server_running(c):
@@ -170,11 +184,7 @@ def init_cluster(c) -> None:
     secret = secrets.token_urlsafe(24)
     PASSWORD_FILE.write_text(secret + "\n")
     PASSWORD_FILE.chmod(0o600)
-    for d in (DATA, RUN):
-        d.mkdir(exist_ok=True)
-        if IS_ROOT:
-            shutil.chown(d, SERVER_USER, SERVER_USER)
-    DATA.chmod(0o700)
+    make_data_dirs()
     pwfile = RUN / ".initdb-pw"
     pwfile.write_text(secret + "\n")
     if IS_ROOT:

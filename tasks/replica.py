@@ -17,7 +17,7 @@ import urllib.parse
 from invoke import Exit
 
 from . import cluster
-from .config import DATA, HOME, IS_ROOT, LOG, PASSWORD_FILE, PORT, RUN, SERVER_USER
+from .config import DATA, LOG, PASSWORD_FILE, PORT, RUN
 
 # Appended to the copy of the primary's postgresql.conf: a later line wins. hot_standby_feedback: the primary's
 # VACUUM waits for the replica's searches rather than cancelling them.
@@ -42,16 +42,8 @@ def _password(primary_url: str) -> str:
 def base_backup(c, primary_url: str) -> None:
     """A copy of the primary's cluster in DATA, set up as its standby."""
     password = _password(primary_url)
-    try:
-        HOME.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise Exit(f"cannot create the data directory {HOME}: {e.strerror}; set PGFACES_HOME to a writable path")
-    HOME.chmod(0o755)
-    for d in (DATA, RUN):
-        d.mkdir(exist_ok=True)
-        if IS_ROOT:
-            shutil.chown(d, SERVER_USER, SERVER_USER)
-    DATA.chmod(0o700)
+    cluster.make_home()
+    cluster.make_data_dirs()
     # The standby is a copy: its superuser and password are the primary's.
     PASSWORD_FILE.write_text(password + "\n")
     PASSWORD_FILE.chmod(0o600)

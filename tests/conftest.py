@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import uuid
 
 import pytest
@@ -14,6 +15,19 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_FACES = ROOT.parent / "shared" / "faces"
 SQL_DIR = pathlib.Path(os.environ.get("PGFACES_SQL_DIR", ROOT / "sql"))
+
+
+PYTHONISH = re.compile(r"plpy\.|spiexceptions|Traceback|[A-Z][a-z]+Error: |\.py\b")
+
+
+def plain(e, classes: tuple[str, ...] | None = None) -> str:
+    """The error's message, checked to be what a user should see: one line, no Python class name or traceback
+    (and, given `classes`, a SQLSTATE of one of those classes)."""
+    state, message = e.diag.sqlstate or "", e.diag.message_primary or ""
+    assert classes is None or state[:2] in classes, (state, message)
+    assert "\n" not in message and not PYTHONISH.search(message), message
+    assert not PYTHONISH.search(e.diag.context or ""), e.diag.context
+    return message
 
 
 def _with_database(url: str, name: str) -> str:

@@ -5,7 +5,6 @@ data, forged ids and times, error messages, hint text, EXIF orientation of the w
 from __future__ import annotations
 
 import io
-import re
 import struct
 
 import psycopg
@@ -13,20 +12,9 @@ import pytest
 from PIL import Image
 
 import images as im
-from conftest import SHARED_FACES
+from conftest import SHARED_FACES, plain
 
 FACE = SHARED_FACES / "party" / "real" / "face-api.js__examples__images__amy__amy1.png"
-PYTHONISH = re.compile(r"plpy\.|spiexceptions|Traceback|Error: |\.py\b")
-
-
-def plain(e: psycopg.Error) -> str:
-    """The error's message, checked to be what a user should see: one line, no Python class or traceback."""
-    message = e.diag.message_primary or ""
-    assert "\n" not in message and not PYTHONISH.search(message), message
-    assert not PYTHONISH.search(e.diag.context or ""), e.diag.context
-    return message
-
-
 @pytest.fixture(scope="module")
 def url(make_database):
     if not FACE.exists():

@@ -1,7 +1,6 @@
 """Grouping faces into people (pgfaces.clustering): the rules hold on hand-made data, and real faces group right."""
 
 import numpy as np
-import pytest
 
 from pgfaces import clustering
 
