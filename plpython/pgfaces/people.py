@@ -9,6 +9,7 @@ named people are never changed, two faces of one photo are never one person).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable, Protocol
 
@@ -47,6 +48,57 @@ def settled(run: Callable[[dict], np.ndarray], ids: np.ndarray, previous: dict) 
     return np.where(labels >= _NEW, _NEW - labels, labels)  # new groups: -2, -3, ... again
 
 
+READ_BATCH = 50_000  # faces per read: a million faces' rows never sit in memory as Python objects at once
+
+
+@dataclasses.dataclass
+class State:
+    """What a run starts from, as arrays: the faces that take part (not those the user kept apart), their photos and
+    lists (directed edges), and who is whose."""
+
+    ids: np.ndarray
+    photos: np.ndarray
+    edges_i: np.ndarray
+    edges_j: np.ndarray
+    edges_d: np.ndarray
+    pinned: dict
+    named: set
+    previous: dict
+
+
+def _read(db: Database, name: str, say) -> State:
+    ids, photos, edges_i, edges_j, edges_d = [], [], [], [], []
+    pinned, named, previous = {}, set(), {}
+    after = 0
+    while rows := db.rows("select face_id, photo_id, person_id, user_placed, named, neighbours, distances"
+                          " from pgfaces_cluster_faces($1, $2, $3)", [name, after, READ_BATCH],
+                          ["text", "bigint", "int"]):
+        after = rows[-1][0]
+        rows = [r for r in rows if not (r[3] and r[2] is None)]  # kept apart by the user: no part, no edges
+        batch = np.array([r[0] for r in rows], dtype=np.int64)
+        lengths = np.array([len(r[5]) for r in rows], dtype=np.int64)
+        count = int(lengths.sum())
+        ids.append(batch)
+        photos.append(np.array([r[1] for r in rows], dtype=np.int64))
+        edges_i.append(np.repeat(batch, lengths))
+        edges_j.append(np.fromiter((j for r in rows for j in r[5]), dtype=np.int64, count=count))
+        edges_d.append(np.fromiter((d for r in rows for d in r[6]), dtype=np.float64, count=count))
+        for face, _, person, user, is_named, _, _ in rows:
+            if user:
+                pinned[face] = person
+            elif person is not None:
+                previous[face] = person
+            if is_named:
+                named.add(person)
+        say(f"read {sum(len(b) for b in ids)} faces")
+
+    def joined(parts, dtype):
+        return np.concatenate(parts) if parts else np.empty(0, dtype)
+
+    return State(joined(ids, np.int64), joined(photos, np.int64), joined(edges_i, np.int64),
+                 joined(edges_j, np.int64), joined(edges_d, np.float64), pinned, named, previous)
+
+
 def cluster(db: Database, profile: dict, now: Callable[[], float] = time.monotonic) -> int:
     """Groups the profile's faces into people; returns how many faces changed person."""
     name = profile["name"]
@@ -63,27 +115,18 @@ def cluster(db: Database, profile: dict, now: Callable[[], float] = time.monoton
     if db.rows("select pgfaces_cluster_unchanged($1)", [name], ["text"])[0][0]:
         say("nothing changed since the last run")
         return 0
-    faces = db.rows("select face_id, photo_id, person_id, user_placed, named, neighbours, distances"
-                    " from pgfaces_cluster_faces($1)", [name], ["text"])
-    if not faces:
+    state = _read(db, name, say)
+    if not len(state.ids):
         say("no faces")
         return 0
-    say(f"read {len(faces)} faces")
-    # Faces the user kept out of every person take no part; nor do their edges.
-    apart = {f[0] for f in faces if f[3] and f[2] is None}
-    faces = [f for f in faces if f[0] not in apart]
-    ids = np.array([f[0] for f in faces], dtype=np.int64)
-    lengths = np.array([len(f[5]) for f in faces], dtype=np.int64)
-    edges_i = np.repeat(ids, lengths)
-    edges_j = np.fromiter((j for f in faces for j in f[5]), dtype=np.int64, count=int(lengths.sum()))
-    edges_d = np.fromiter((d for f in faces for d in f[6]), dtype=np.float64, count=int(lengths.sum()))
+    ids, edges_i, edges_j, edges_d = state.ids, state.edges_i, state.edges_j, state.edges_d
     known = np.isin(edges_j, ids)  # a neighbour deleted since, or kept apart
     labels = settled(
         lambda previous: clustering.cluster(
-            ids, np.array([f[1] for f in faces], dtype=np.int64), edges_i[known], edges_j[known], edges_d[known],
+            ids, state.photos, edges_i[known], edges_j[known], edges_d[known],
             k=clustering.NEIGHBOURS, threshold=float(profile["cluster_threshold"]),
-            pinned={f[0]: f[2] for f in faces if f[3]}, named={f[2] for f in faces if f[4]}, previous=previous),
-        ids, {f[0]: f[2] for f in faces if f[2] is not None and not f[3]})
+            pinned=state.pinned, named=state.named, previous=previous),
+        ids, state.previous)
     people = len(set(labels[labels != clustering.UNASSIGNED].tolist()))
     say(f"{people} people found, writing")
     changed = db.rows("select pgfaces_cluster_apply($1, $2, $3)", [name, ids.tolist(), labels.tolist()],

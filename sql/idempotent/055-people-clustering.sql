@@ -163,8 +163,9 @@ as $$
 $$;
 
 -- What a run sees of each face: its photo, its person, whether the user placed it there (or kept it apart:
--- user_placed with no person), whether its person is named, and its list.
-create or replace function pgfaces_cluster_faces(profile text)
+-- user_placed with no person), whether its person is named, and its list; `most` faces after `after`, by id (a run
+-- reads a million faces in parts).
+create or replace function pgfaces_cluster_faces(profile text, after bigint default 0, most int default null)
 returns table (face_id bigint, photo_id bigint, person_id bigint, user_placed boolean, named boolean,
                neighbours bigint[], distances real[])
 language sql stable parallel safe security definer
@@ -176,8 +177,9 @@ as $$
     left join face_people fp on fp.face_id = f.id
     left join people pe on pe.id = fp.person_id
     left join face_neighbours n on n.face_id = f.id
-    where f.profile = $1
+    where f.profile = $1 and f.id > $2
     order by f.id
+    limit $3
 $$;
 
 -- Writes a run's groups: labels[i] is face_ids[i]'s person (an existing id), a new person (the same negative label
