@@ -10,6 +10,10 @@ from invoke import Exit, task
 from . import cluster
 from .config import ROOT, VENV
 
+# The benchmarks are imported as tests.bench: invoke puts tasks/ on the path, not the repository's root.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
 
 def _pytest(c, args: str, env: dict | None = None) -> None:
     env = {"PGFACES_ADMIN_URL": cluster.uri("postgres"), "PGFACES_SQL_DIR": str(ROOT / "sql"), **(env or {})}
