@@ -56,7 +56,9 @@ def _floor(ing: dict, p=print) -> None:
     p("  Where a photo's time goes (bare pipeline, 1 process), CPU ms per photo (wall):")
     p("    " + ", ".join(f"{label} {_ms(cpu.get(stage))} ({_ms(wall.get(stage))})" for stage, label in STAGES)
       + f"; total {_ms(cpu['total'])} ({_ms(wall['total'])})")
-    p(f"    database write (INSERT backend CPU - bare CPU, 1 connection / process): {_ms(fl['db_write_cpu_s'])} ms;"
+    rounds = ", ".join(_ms(v) for v in fl.get("db_write_cpu_s_rounds", []))
+    p(f"    database write (INSERT backend CPU - bare CPU, 1 connection / process): {_ms(fl['db_write_cpu_s'])} ms"
+      f" (rounds: {rounds});"
       f" an INSERT with no profile ingesting takes {_ms(ing['insert_without_analysis']['cpu_s'])} CPU ms"
       f" ({_ms(ing['insert_without_analysis']['wall_s'])} wall);"
       f" {bd['faces'] / bd['photos']:.2f} faces per photo")
