@@ -59,28 +59,35 @@ def bench_quality(c, profile, parties_only=False, keep=False, resume=False):
 
 @task(iterable=["profile"],
       help={"faces": "largest search size: 10k, 100k and 1M faces up to it (default 100000)",
-            "profile": "ingest profile to measure (repeatable; default mtcnn and hog; the first one is searched)",
-            "folder": "photos to ingest (default ../shared/faces/party/parties)",
+            "profile": "ingest profile to measure (repeatable; default mtcnn; the first one is searched)",
+            "folder": "photos to ingest (default: the party bench, parties/ real/ negatives/ of ../shared/faces/party)",
             "photos": "only the first N photos (default all)",
             "workers": "connections / processes of the parallel runs (default: the number of cores)",
+            "rounds": "side-by-side ingest rounds, even ones in reverse order (default 2; ratios: medians over the rounds)",
+            "threads": "also time one process with this many intra-op threads per ONNX session against 1",
             "queries": "vector queries per search size (default 200)",
-            "ef_search": "hnsw.ef_search values, comma-separated (default 40,100)",
+            "ef_search": "hnsw.ef_search values, comma-separated (default 40,100,150)",
             "hnsw_grid": "also build these m:ef_construction indexes, e.g. 16:64,16:128,24:128",
-            "full_precision": "also measure a full-precision (vector) index with the shipped parameters",
+            "full_precision": "also measure a full-precision (vector) HNSW index with the shipped parameters",
+            "search_options": "also measure pgvector 0.8's other options: iterative scan, binary quantisation, IVFFlat",
             "synthetic": "synthetic vectors: people (several faces per person, default) or strangers (one each)",
             "skip_ingest": "search only (needs an earlier run's pgfaces_speed_<profile> database)",
-            "skip_search": "ingest only"})
-def bench(c, faces=100_000, profile=None, folder="", photos=0, workers=0, queries=200, ef_search="40,100", hnsw_grid="",
-          full_precision=False, synthetic="people", skip_ingest=False, skip_search=False):
-    """Measure ingest and search speed and backend memory (databases pgfaces_speed_*); prints a table."""
+            "skip_search": "ingest only",
+            "reuse_search": "reuse an earlier run's search database of the same size (vectors, exact neighbours, indexes)"})
+def bench(c, faces=100_000, profile=None, folder="", photos=0, workers=0, rounds=2, threads=1, queries=200,
+          ef_search="40,100,150", hnsw_grid="", full_precision=False, search_options=False, synthetic="people",
+          skip_ingest=False, skip_search=False, reuse_search=False):
+    """Measure ingest against the naive client loop, and search speed (databases pgfaces_speed_*); prints tables."""
     from tests.bench import speed
 
     if folder and not pathlib.Path(folder).is_dir():
         raise Exit(f"no folder {folder}: give --folder a folder of photos")
     cluster.ensure_up(c)  # the server runs this checkout's pipeline
-    speed.run(cluster.uri("postgres"), profile or None, workers, pathlib.Path(folder).resolve() if folder
-              else speed.PARTY / "parties", photos, faces, queries, ef_search, hnsw_grid, full_precision, synthetic,
-              skip_ingest, skip_search, str(VENV / "bin" / "python"))
+    speed.run(cluster.uri("postgres"), profiles=profile or None, folder=pathlib.Path(folder).resolve() if folder else None,
+              photos=photos, workers=workers, rounds=rounds, threads=threads, faces=faces, queries=queries,
+              ef_search=ef_search, hnsw_grid=hnsw_grid, full_precision=full_precision, search_options=search_options,
+              synthetic_model=synthetic, skip_ingest=skip_ingest, skip_search=skip_search, reuse_search=reuse_search,
+              server_python=str(VENV / "bin" / "python"))
 
 
 @task(help={"folder": "photos to load (default ../shared/faces/party/parties)",
@@ -90,12 +97,12 @@ def bench(c, faces=100_000, profile=None, folder="", photos=0, workers=0, querie
             "skip_replica": "no replica comparison"})
 def bench_queue(c, folder="", rounds=3, repeats=2, queries=30, skip_replica=False):
     """Measure deferred analysis: INSERT cost, draining with in-server and client workers, replica search p50."""
-    from tests.bench import queue, speed
+    from tests.bench import queue, speed_photos
 
     if folder and not pathlib.Path(folder).is_dir():
         raise Exit(f"no folder {folder}: give --folder a folder of photos")
     cluster.ensure_up(c)
-    queue.run(cluster.uri("postgres"), pathlib.Path(folder).resolve() if folder else speed.PARTY / "parties",
+    queue.run(cluster.uri("postgres"), pathlib.Path(folder).resolve() if folder else speed_photos.PARTY / "parties",
               rounds, repeats, queries, skip_replica)
 
 

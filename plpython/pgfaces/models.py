@@ -32,8 +32,13 @@ def shared(key: tuple, factory: Callable[[], object]):
     return model
 
 
+# Intra-op threads per ONNX session. One: a backend process is one core, and more threads would only fight the
+# other backends. A benchmark may set it before the first session is made (`invoke bench --threads 2`).
+ONNX_THREADS = 1
+
+
 def onnx_session(path: Path):
-    """An onnxruntime session of the file, single-threaded, shared by every user of that file."""
+    """An onnxruntime session of the file (ONNX_THREADS threads), shared by every user of that file."""
     if not path.is_file():
         raise ModelError(f"ONNX model file not found: {path}")
     return shared(("onnx", str(path)), lambda: _new_onnx_session(path))
@@ -43,8 +48,7 @@ def _new_onnx_session(path: Path):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    # One backend process is one core: threads would only fight the other backends.
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = ONNX_THREADS
     options.inter_op_num_threads = 1
     # MTCNN feeds P-Net one input size per pyramid level, and onnxruntime would keep a memory plan for each: about
     # 150 MiB more per backend at 1280 px, for no measurable speed (`invoke bench`, backend RSS).

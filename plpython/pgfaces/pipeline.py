@@ -77,15 +77,16 @@ def _detect_with_border_retry(detector, image: np.ndarray) -> list[Box]:
 
 def _detect(
     data: bytes, meta: PhotoMeta, detector, limits: Limits, max_side: int | None = None
-) -> tuple[list[Box], np.ndarray, float]:
-    """Boxes in full-resolution upright coordinates, the detection image and its scale to full-res.
+) -> tuple[list[Box], np.ndarray, float, np.ndarray | None]:
+    """Boxes in full-resolution upright coordinates, the detection image, its scale to full-res, and the
+    full-resolution picture where this decoded it anyway (None where it decoded a reduced one).
 
     Detection runs on a copy at most `max_side` (default: the detector's) pixels long.
     """
     max_side = max_side or detector.max_side
     reduce = imaging.reduce_factor_for(meta.width, meta.height, max_side)
-    small = call(imaging.decode_upright, data, limits, reduce, meta.orientation)
-    small, extra = imaging.shrink_to(small, max_side)
+    decoded = call(imaging.decode_upright, data, limits, reduce, meta.orientation)
+    small, extra = imaging.shrink_to(decoded, max_side)
     # The reduced decode rounds sizes up, so measure the real scale rather than trusting `reduce`.
     scale = meta.width / small.shape[1]
     checkpoint()
@@ -94,7 +95,7 @@ def _detect(
         box = box.scaled(scale).clipped(meta.width, meta.height)
         if box is not None and min(box.w, box.h) >= detector.min_face:
             boxes.append(box)
-    return boxes, small, scale
+    return boxes, small, scale, decoded if reduce == 1 else None
 
 
 def detect_and_embed(data: bytes, profile: dict, limits: Limits = Limits(), meta: PhotoMeta | None = None
@@ -133,12 +134,14 @@ def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[F
         sides.insert(0, REFERENCE_MAX_SIDE)
     full_resolution = None
     for side in sides:
-        boxes, small, scale = _detect(data, meta, detector, limits, side)
+        boxes, small, scale, decoded_full = _detect(data, meta, detector, limits, side)
         checkpoint()
         if not boxes:
             continue
         full = small
         if embedder.needs_full_resolution and scale != 1.0:
+            # A picture under twice the detector's size was decoded whole and then shrunk: not decoded again.
+            full_resolution = full_resolution if full_resolution is not None else decoded_full
             if full_resolution is None:
                 full_resolution = call(imaging.decode_upright, data, limits, 1, meta.orientation)
             full = full_resolution

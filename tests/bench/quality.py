@@ -32,6 +32,7 @@ import threading
 import time
 
 from . import databases
+from .measure import backend_cpu_seconds
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -183,17 +184,6 @@ def load(url: str, files: list[pathlib.Path], workers: int = WORKERS) -> dict:
     for conn in connections:
         conn.close()
     return {"wall": wall, "latencies": latencies, "rejected": rejected, "cpu": cpu}
-
-
-def backend_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a server backend, from /proc (None when the server is not on this host)."""
-    import os
-
-    try:
-        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def faces_per_file(url: str, profile: str, party: pathlib.Path) -> dict[str, int]:

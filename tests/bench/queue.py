@@ -28,7 +28,8 @@ import tempfile
 import time
 
 from . import databases
-from .speed import load_average, log, reference_1mp
+from .measure import load_average, log
+from .speed_backend import reference_1mp
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench-results" / "queue.json"

@@ -129,11 +129,36 @@ def test_reference_falls_back_to_the_full_pass(faces_dir, monkeypatch):
 
     def small_pass_finds_nothing(*args):
         sides.append(args[4])
-        boxes, small, scale = detect(*args)
-        return ([] if args[4] else boxes), small, scale
+        boxes, *rest = detect(*args)
+        return ([] if args[4] else boxes), *rest
 
     monkeypatch.setattr(pipeline, "_detect", small_pass_finds_nothing)
     result = analysis.reference(data, profile)
     reference, found = result.face, result.found
     assert sides == [pipeline.REFERENCE_MAX_SIDE, None]
     assert reference is not None and found >= 1
+
+
+def test_a_picture_under_twice_the_detection_size_is_decoded_once(faces_dir, default_profile, monkeypatch):
+    """The whole-picture decode made for detection (no reduced JPEG decode fits) serves the embedding too."""
+    import cv2
+
+    image = cv2.imread(str(faces_dir / "party/references/obama.jpg"))
+    # Long side between the detector's 1280 px and twice that: detected on a shrunk full decode.
+    image = cv2.resize(image, (2000, round(image.shape[0] * 2000 / image.shape[1])))
+    data = cv2.imencode(".jpg", image)[1].tobytes()
+    decodes = []
+    decode = imaging.decode_upright
+
+    def counted(*args, **kwargs):
+        decodes.append(kwargs.get("reduce", 1))
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(imaging, "decode_upright", counted)
+    faces = pipeline.detect_and_embed(data, default_profile)
+    assert len(faces) == 1 and decodes == [1]
+    # the same descriptor as when the embedding decoded the picture again
+    detect = pipeline._detect
+    monkeypatch.setattr(pipeline, "_detect", lambda *args: (*detect(*args)[:3], None))
+    decoded_again = pipeline.detect_and_embed(data, default_profile)
+    assert decodes == [1, 1, 1] and np.array_equal(faces[0].embedding, decoded_again[0].embedding)
