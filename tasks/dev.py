@@ -97,12 +97,12 @@ def bench(c, faces=100_000, profile=None, folder="", photos=0, workers=0, rounds
             "skip_replica": "no replica comparison"})
 def bench_queue(c, folder="", rounds=3, repeats=2, queries=30, skip_replica=False):
     """Measure deferred analysis: INSERT cost, draining with in-server and client workers, replica search p50."""
-    from tests.bench import queue, speed_photos
+    from tests.bench import speed_photos, speed_queue
 
     if folder and not pathlib.Path(folder).is_dir():
         raise Exit(f"no folder {folder}: give --folder a folder of photos")
     cluster.ensure_up(c)
-    queue.run(cluster.uri("postgres"), pathlib.Path(folder).resolve() if folder else speed_photos.PARTY / "parties",
+    speed_queue.run(cluster.uri("postgres"), pathlib.Path(folder).resolve() if folder else speed_photos.PARTY / "parties",
               rounds, repeats, queries, skip_replica)
 
 
