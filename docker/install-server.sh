@@ -123,7 +123,11 @@ else
     echo "$want" > "$stamp"
     echo "$dlib_mode" > "$venv/.pgfaces-dlib"
 fi
-chmod -R a+rX "$(dirname "$venv")"
+# The server's user reads the venv: the venv itself, and a way through (x, not r) each folder above it. Never more:
+# the folder a PGFACES_VENV stands in may hold other things (a cluster's data folder must stay 0700).
+chmod -R a+rX "$venv"
+dir=$(dirname "$(realpath "$venv")")
+while [ "$dir" != / ]; do chmod a+x "$dir"; dir=$(dirname "$dir"); done
 
 # --- pgfaces_preload: Python started in the postmaster so backends fork with the models loaded ----------------
 # (docker/pgfaces_preload.c; tasks.py lists it in shared_preload_libraries once it is installed.)
