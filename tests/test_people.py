@@ -281,7 +281,7 @@ def test_two_runs_at_once_and_inserts_during_a_run(url):
 
 
 @pytest.mark.parametrize("role", ["reader", "writer"])
-def test_roles(url, login_as, role):
+def test_roles(db, url, login_as, role):
     with psycopg.connect(url, autocommit=True) as owner:
         person = person_of(owner, "face-api.js__examples__images__amy__amy1.png")
         owner.execute("update people set name = null where name = 'Reader test'")
@@ -319,3 +319,26 @@ def test_client_side_mode_groups_in_the_client(make_database):
         found = conn.execute("select filename from find_photos_of('Amy', 10)").fetchall()
         assert {who(f.rsplit('/', 1)[1]) for (f,) in found[:4]} == {"amy"}
         assert conn.execute("select faces from people_overview where name = 'Amy'").fetchone()[0] == 4
+
+
+def test_the_people_page_shows_each_persons_cover_and_faces(db, url, login_as, tmp_path):
+    """`invoke people --html` as a reader: one card per person, its cover thumbnail and a strip of its faces."""
+    import re
+
+    from pgfaces import overview
+    from pgfaces.client import cli
+
+    person = person_of(db, "face-api.js__examples__images__amy__amy1.png")
+    db.execute("select name_person(%s, 'Amy <page>')", (person,))
+    page = tmp_path / "people.html"
+    assert cli.people(login_as(url, "reader"), str(page)) == 0
+    text = page.read_text()
+    cards = re.findall(r'<section class="person">.*?</section>', text, flags=re.S)
+    assert len(cards) == db.execute("select count(*) from people_overview where not hidden").fetchone()[0] > 0
+    amy = next(card for card in cards if "Amy &lt;page&gt;" in card)  # names are escaped
+    assert 'class="cover" src="data:image/jpeg;base64,' in amy
+    assert amy.count('class="face"') >= 4  # amy1-amy4, and any group photo of hers
+    for card in cards:
+        faces = db.execute("select faces from people_overview where person_id = %s",
+                           (int(re.search(r"person (\d+) ·", card).group(1)),)).fetchone()[0]
+        assert card.count('class="face"') == min(faces, overview.STRIP) and 'class="cover" src=' in card

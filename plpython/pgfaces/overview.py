@@ -69,8 +69,9 @@ def page(conn, persons: list[Person], unassigned: tuple[int, int], title: str = 
     cards = []
     for p in persons:
         cover = conn.execute("select thumbnail from faces where id = %s", (p.cover_face_id,)).fetchone()
-        strip = conn.execute("select id, thumbnail from faces where person_id = %s order by width * height desc, id"
-                             " limit %s", (p.person_id, STRIP)).fetchall()
+        strip = conn.execute("select f.id, f.thumbnail from face_people fp join faces f on f.id = fp.face_id"
+                             " where fp.person_id = %s order by f.width * f.height desc, f.id limit %s",
+                             (p.person_id, STRIP)).fetchall()
         faces = "".join(_img(t, f"face {i}", "face") for i, t in strip)
         cards.append(
             f'<section class="person"><div class="cover">{_img(cover[0] if cover else None, p.label, "cover")}</div>'
