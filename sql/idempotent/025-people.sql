@@ -1,5 +1,24 @@
 -- People: named persons and their reference faces. Plain SQL: present in both modes.
 
+-- A person's name as stored: trimmed, 1 to 200 characters (the people_name_check constraint), or a clear error.
+create or replace function pgfaces_person_name(name text)
+returns text
+language plpgsql immutable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    if name is null or length(trim(name)) = 0 then
+        raise exception 'a person needs a name (unnamed people wait for one in people_overview)'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if length(trim(name)) > 200 then
+        raise exception 'a person''s name has at most 200 characters, not %', length(trim(name))
+            using errcode = 'invalid_parameter_value';
+    end if;
+    return trim(name);
+end
+$$;
+
 -- Stores a reference face whose embedding was computed already (by remember_face in the server, or by the client
 -- in client-side mode) and returns the person's id; the same picture twice for one person and profile is stored once.
 create or replace function pgfaces_remember(name text, profile text, image bytea, embedding vector,
@@ -12,9 +31,7 @@ declare
     p profiles := pgfaces_profile(profile);
     who bigint;
 begin
-    if name is null or length(trim(name)) = 0 then
-        raise exception 'a person needs a name' using errcode = 'invalid_parameter_value';
-    end if;
+    name := pgfaces_person_name(name);
     if image is null or embedding is null then
         raise exception 'a reference needs its image and its embedding' using errcode = 'null_value_not_allowed';
     end if;

@@ -84,9 +84,7 @@ declare
     p profiles := pgfaces_profile(profile);
     ref record;
 begin
-    if name is null or length(trim(name)) = 0 then
-        raise exception 'a person needs a name' using errcode = 'invalid_parameter_value';
-    end if;
+    name := pgfaces_person_name(name);  -- before the image's work
     ref := pgfaces_reference(p, image);
     return pgfaces_remember(name, p.name, image, ref.embedding, ref.thumbnail);
 end

@@ -48,9 +48,9 @@ as $$
 declare
     pe people;
 begin
-    select * into pe from people where people.name = pgfaces_person_named.name;
+    select * into pe from people where people.name = trim(pgfaces_person_named.name);
     if not found then
-        raise exception 'unknown person %', coalesce(format('"%s"', name), 'NULL')
+        raise exception 'unknown person %', coalesce('"' || name || '"', 'NULL')
             using errcode = 'invalid_parameter_value',
                   hint = 'name_person(person_id, name) names one of people_overview; remember_face(name, image) adds one';
     end if;
@@ -77,11 +77,7 @@ declare
     pe people := pgfaces_person(person_id);
     other people;
 begin
-    if name is null or length(trim(name)) = 0 then
-        raise exception 'a person needs a name (unnamed people wait for one in people_overview)'
-            using errcode = 'invalid_parameter_value';
-    end if;
-    name := trim(name);
+    name := pgfaces_person_name(name);
     select * into other from people where people.name = name_person.name and id <> pe.id;
     if found then
         raise exception 'person % is named "%" already', other.id, name
