@@ -25,7 +25,8 @@ import time
 import numpy as np
 
 from . import databases
-from .people_offline import FaceSet, _regions, match_regions, metrics, metrics_large
+from .people_faces import FaceSet, labelled_regions, match_regions
+from .people_scores import metrics, metrics_large
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FACES_DIR = ROOT.parent / "shared" / "faces"
@@ -64,7 +65,7 @@ def quality(admin_url: str) -> dict:
                             " from faces f join photos p on p.id = f.photo_id where f.profile = %s"
                             " order by p.filename, f.id", (PROFILE,)).fetchall()
         join = join_cost(conn)
-    regions = _regions(FACES_DIR)
+    regions = labelled_regions(FACES_DIR)
     identity, photo, labels = [], [], []
     by_file: dict[str, list] = {}
     for r in rows:

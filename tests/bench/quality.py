@@ -17,210 +17,27 @@ over 2 connections (broken/ must be rejected); then every query of QUERIES.tsv r
 - the calibrated same-person threshold (tests/bench/calibrate.py, on ../shared/faces/photos) and, at that
   threshold, the precision and recall of "matches only" (distance <= threshold) over all queries.
 
-A benchmark that prints figures, not a test with thresholds: `invoke bench-quality [--profile P ...]`.
+A benchmark that prints figures, not a test with thresholds: `invoke bench-quality [--profile P ...]`. The party set
+and its scoring are in quality_party.py; the databases, loading and ranking in quality_database.py.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import csv
 import dataclasses
 import json
 import pathlib
 import sys
-import threading
-import time
 
-from . import databases
-from .measure import backend_cpu_seconds
+from .quality_database import TUTORIAL_DLIB, WORKERS, default_profiles, existing_database, faces_per_file
+from .quality_database import fresh_database, load, probe, profile_row, rank
+from .quality_party import PARTY, ROOT, read_manifest, read_queries, score_query
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-PARTY = ROOT.parent / "shared" / "faces" / "party"
 RESULTS = ROOT / "bench-results" / "quality.json"
 LOADED_DIRS = ("parties", "real", "negatives", "broken")
-WORKERS = 2
-# The talk's detector with the dlib embedder, measured when the talk's CLIP model cannot be loaded.
-TUTORIAL_DLIB = "tutorial_dlib"
-TUTORIAL_DLIB_LABEL = "tutorial-detector+dlib"
-PROBE_REFERENCE = "references/obama.jpg"
-
-
-@dataclasses.dataclass
-class Query:
-    identity: str
-    reference: str
-    relevant: set[str]
-    ignore: set[str]
-
-
-def read_manifest(party: pathlib.Path = PARTY) -> dict[str, dict]:
-    with open(party / "MANIFEST.tsv", newline="") as f:
-        return {row["file"]: row for row in csv.DictReader(f, delimiter="\t")}
-
-
-def read_queries(party: pathlib.Path = PARTY) -> list[Query]:
-    def files(text: str) -> set[str]:
-        return {x for x in text.split(";") if x}
-
-    with open(party / "QUERIES.tsv", newline="") as f:
-        return [Query(r["identity"], r["reference_file"], files(r["relevant_files"]), files(r["ignore_files"]))
-                for r in csv.DictReader(f, delimiter="\t")]
-
-
-# --- scoring -------------------------------------------------------------------------------------------------------
-
-
-def average_precision(ranking: list[str], relevant: set[str]) -> float:
-    """AP over the whole ranking; relevant photos never returned contribute zero precision."""
-    if not relevant:
-        return 0.0
-    hits, total = 0, 0.0
-    for rank, name in enumerate(ranking, 1):
-        if name in relevant:
-            hits += 1
-            total += hits / rank
-    return total / len(relevant)
-
-
-def score_query(ranking: list[str], query: Query, k: int = 10) -> dict:
-    ranking = [name for name in ranking if name not in query.ignore]
-    top = ranking[:k]
-    hits = sum(1 for name in top if name in query.relevant)
-    return {
-        "ap": average_precision(ranking, query.relevant),
-        "recall_at_10": hits / len(query.relevant),
-        "precision_at_10": hits / k,
-        "relevant": len(query.relevant),
-        "returned_relevant": sum(1 for name in ranking if name in query.relevant),
-        "missed": sorted(query.relevant - set(ranking)),
-    }
-
-
-# --- database ------------------------------------------------------------------------------------------------------
-
-
-def fresh_database(admin_url: str, profile: str) -> str:
-    """Drops and recreates pgfaces_bench_<profile>, migrates it, and makes `profile` the only one ingesting."""
-    import psycopg
-
-    url = databases.fresh_database(admin_url, f"pgfaces_bench_{profile}")
-    with psycopg.connect(url) as conn:
-        if profile == TUTORIAL_DLIB:
-            conn.execute(
-                "insert into profiles (name, detector, detector_params, embedder, embedder_params, dimensions, metric,"
-                " description) select %s, detector, detector_params, 'dlib', '{}', 128, 'l2',"
-                " 'The talk''s Haar detector (1.05 / 2 / 250x250, full size) + dlib ResNet 128-d'"
-                " from profiles where name = 'tutorial'", (TUTORIAL_DLIB,))
-        if not conn.execute("select 1 from profiles where name = %s", (profile,)).fetchone():
-            known = [r[0] for r in conn.execute("select name from profiles order by name")]
-            raise SystemExit(f"unknown profile {profile!r}; known: {', '.join(known)}")
-        conn.execute("update profiles set ingest = (name = %s)", (profile,))
-        conn.commit()
-    return url
-
-
-def profile_row(url: str, profile: str) -> dict:
-    import psycopg
-    from psycopg.rows import dict_row
-
-    from pgfaces.profiles import COLUMNS
-
-    with psycopg.connect(url, row_factory=dict_row) as conn:
-        return conn.execute(f"select {COLUMNS}, description from profiles where name = %s", (profile,)).fetchone()
-
-
-def probe(url: str, profile: str, party: pathlib.Path) -> str | None:
-    """None if the profile runs here, else the error (a model that cannot be loaded, say)."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        try:
-            conn.execute("select count(*) from detect_and_embed(%s, %s)",
-                         ((party / PROBE_REFERENCE).read_bytes(), profile)).fetchone()
-        except psycopg.Error as e:
-            return e.diag.message_primary or str(e)
-    return None
-
-
-def load(url: str, files: list[pathlib.Path], workers: int = WORKERS) -> dict:
-    """INSERTs every file over `workers` connections; per-photo latency, wall time, and what was rejected."""
-    import psycopg
-
-    latencies, rejected = [], {}
-    lock = threading.Lock()
-    local = threading.local()
-    connections = []
-    backends: dict[int, float | None] = {}  # backend pid -> its CPU seconds when we started using it
-
-    def insert(path: pathlib.Path):
-        conn = getattr(local, "conn", None)
-        if conn is None or conn.closed:
-            conn = local.conn = psycopg.connect(url, autocommit=True)
-            pid = conn.execute("select pg_backend_pid()").fetchone()[0]
-            with lock:
-                connections.append(conn)
-                backends[pid] = backend_cpu_seconds(pid)
-        data = path.read_bytes()
-        started = time.monotonic()
-        try:
-            conn.execute("insert into photos (filename, image) values (%s, %s)", (str(path), data))
-        except psycopg.Error as e:
-            with lock:
-                rejected[str(path)] = e.diag.message_primary or str(e)
-            return
-        with lock:
-            latencies.append(time.monotonic() - started)
-
-    started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(insert, files))
-    wall = time.monotonic() - started
-    cpu = None
-    if backends and all(v is not None for v in backends.values()):
-        now = {pid: backend_cpu_seconds(pid) for pid in backends}
-        if all(v is not None for v in now.values()):
-            cpu = sum(now[pid] - backends[pid] for pid in backends)
-    for conn in connections:
-        conn.close()
-    return {"wall": wall, "latencies": latencies, "rejected": rejected, "cpu": cpu}
-
-
-def faces_per_file(url: str, profile: str, party: pathlib.Path) -> dict[str, int]:
-    import psycopg
-
-    prefix = str(party) + "/"
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "select p.filename, count(f.id) from photos p left join faces f on f.photo_id = p.id and f.profile = %s"
-            " group by p.filename", (profile,)).fetchall()
-    return {name.removeprefix(prefix): count for name, count in rows}
-
-
-def rank(url: str, profile: str, reference: pathlib.Path, n: int, party: pathlib.Path) -> tuple[list[tuple[str, float]], str | None]:
-    import psycopg
-
-    prefix = str(party) + "/"
-    with psycopg.connect(url, autocommit=True) as conn:
-        try:
-            rows = conn.execute(
-                "select filename, distance from find_photos_like(%s, n => %s, profile => %s)",
-                (reference.read_bytes(), n, profile)).fetchall()
-        except psycopg.Error as e:
-            return [], e.diag.message_primary or str(e)
-    return [(name.removeprefix(prefix), distance) for name, distance in rows], None
+TUTORIAL_DLIB_LABEL = "tutorial-detector+dlib"  # how the results name TUTORIAL_DLIB (quality_database.py)
 
 
 # --- one profile ---------------------------------------------------------------------------------------------------
-
-
-def existing_database(admin_url: str, profile: str) -> str | None:
-    import psycopg
-
-    name = f"pgfaces_bench_{profile}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        found = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
-    return databases.database_url(admin_url, name) if found else None
 
 
 def bench_profile(admin_url: str, profile: str, party: pathlib.Path = PARTY, dirs=LOADED_DIRS,
@@ -345,19 +162,6 @@ def _ratio(faces: dict, manifest: dict, kind: str) -> float:
 
 
 # --- all profiles --------------------------------------------------------------------------------------------------
-
-
-def default_profiles(admin_url: str) -> list[str]:
-    """The shipped profiles, read from a migrated scratch database."""
-    import psycopg
-
-    url = fresh_database(admin_url, "tutorial")
-    try:
-        with psycopg.connect(url) as conn:
-            return [r[0] for r in conn.execute("select name from profiles order by name")]
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute('drop database if exists "pgfaces_bench_tutorial" with (force)')
 
 
 COLUMNS = [
