@@ -82,8 +82,12 @@ def insert_without_analysis(url: str, files: list[pathlib.Path]) -> dict:
         conn.execute("update profiles set ingest = false")
         pid = conn.execute("select pg_backend_pid()").fetchone()[0]
         cpu, started = backend_cpu_seconds(pid), time.perf_counter()
-        for f in files:
-            conn.execute("insert into photos (filename, image) values (%s, %s)", (str(f), f.read_bytes()))
+        for f in files:  # as `invoke load` does: the same bytes once, an unreadable file refused and passed over
+            try:
+                conn.execute("insert into photos (filename, image) values (%s, %s) on conflict (sha256) do nothing",
+                             (str(f), f.read_bytes()))
+            except psycopg.errors.DataException:
+                pass
         seconds, cpu = time.perf_counter() - started, backend_cpu_seconds(pid) - cpu
         conn.execute("update profiles set ingest = (name = any(%s))", (profiles,))
     return {"wall_s": seconds / len(files), "cpu_s": cpu / len(files)}
