@@ -224,3 +224,18 @@ def test_two_runs_at_once_and_inserts_during_a_run(url):
         assert conn.execute("select count(*) from faces f join photos p on p.id = f.photo_id"
                             " where p.filename = 'bbt-again.jpg'").fetchone()[0] >= 2
         conn.execute("delete from photos where filename = 'bbt-again.jpg'")
+
+
+def test_no_ghost_people_when_their_faces_go(db):
+    """An unnamed person whose last face goes (photo deleted, face unassigned) is gone too; a named one stays."""
+    def faces_of(person):
+        return [r[0] for r in db.execute("select face_id from face_people where person_id = %s", (person,))]
+
+    raj = person_of(db, "face-api.js__examples__images__raj__raj1.png")
+    db.execute("select name_person(%s, 'Raj')", (raj,))
+    stuart = person_of(db, "face-api.js__examples__images__stuart__stuart1.png")
+    for face in faces_of(raj) + faces_of(stuart)[1:]:
+        db.execute("select unassign_face(%s)", (face,))
+    db.execute("delete from photos where id = (select photo_id from faces where id = %s)", (faces_of(stuart)[0],))
+    assert db.execute("select count(*) from people where id = %s", (stuart,)).fetchone()[0] == 0
+    assert db.execute("select faces from people_overview where person_id = %s", (raj,)).fetchone() == (0,)

@@ -64,23 +64,35 @@ def _img(thumbnail: bytes | None, alt: str, css: str = "") -> str:
     return f'<img class="{css}" src="{src}" alt="{html.escape(alt)}" title="{html.escape(alt)}">'
 
 
+def _thumbnails(conn, persons: list[Person]) -> tuple[dict[int, bytes], dict[int, list[tuple[int, bytes]]]]:
+    """Every listed person's cover thumbnail and strip of faces (the largest first), in two queries for the page."""
+    covers = dict(conn.execute("select id, thumbnail from faces where id = any(%s)",
+                               ([p.cover_face_id for p in persons if p.cover_face_id],)).fetchall())
+    strips: dict[int, list[tuple[int, bytes]]] = {}
+    for person_id, face_id, thumbnail in conn.execute(
+            "select person_id, id, thumbnail from ("
+            " select fp.person_id, f.id, f.thumbnail, row_number() over (partition by fp.person_id"
+            "  order by f.width * f.height desc, f.id) as place"
+            " from face_people fp join faces f on f.id = fp.face_id where fp.person_id = any(%s)) s"
+            " where place <= %s order by person_id, place", ([p.person_id for p in persons], STRIP)):
+        strips.setdefault(person_id, []).append((face_id, thumbnail))
+    return covers, strips
+
+
 def page(conn, persons: list[Person], unassigned: tuple[int, int], title: str = "People") -> str:
     """Each person's cover face, name and counts, then a strip of their faces; the faces in no person last."""
+    covers, strips = _thumbnails(conn, persons)
     cards = []
     for p in persons:
-        cover = conn.execute("select thumbnail from faces where id = %s", (p.cover_face_id,)).fetchone()
-        strip = conn.execute("select f.id, f.thumbnail from face_people fp join faces f on f.id = fp.face_id"
-                             " where fp.person_id = %s order by f.width * f.height desc, f.id limit %s",
-                             (p.person_id, STRIP)).fetchall()
-        faces = "".join(_img(t, f"face {i}", "face") for i, t in strip)
+        faces = "".join(_img(t, f"face {i}", "face") for i, t in strips.get(p.person_id, []))
         cards.append(
-            f'<section class="person"><div class="cover">{_img(cover[0] if cover else None, p.label, "cover")}</div>'
+            f'<section class="person"><div class="cover">{_img(covers.get(p.cover_face_id), p.label, "cover")}</div>'
             f'<div><h2>{html.escape(p.label)}{" <small>(hidden)</small>" if p.hidden else ""}</h2>'
             f'<p>person {p.person_id} · {p.faces} faces in {p.photos} photos'
             f'{f" · {p.first_taken_at:%Y-%m-%d} to {p.last_taken_at:%Y-%m-%d}" if p.first_taken_at else ""}</p>'
             f'<div class="strip">{faces}</div></div></section>')
-    waiting = conn.execute("select face_id, (select thumbnail from faces where id = face_id) from unassigned_faces"
-                           " where not kept_apart order by face_id limit 60").fetchall()
+    waiting = conn.execute("select u.face_id, f.thumbnail from unassigned_faces u join faces f on f.id = u.face_id"
+                           " where not u.kept_apart order by u.face_id limit 60").fetchall()
     rest = "".join(_img(t, f"face {i}", "face") for i, t in waiting)
     body = "\n".join(cards) or "<p>No people yet: run <code>select cluster_faces()</code>.</p>"
     return f"""<!doctype html>

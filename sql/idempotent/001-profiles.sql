@@ -53,8 +53,6 @@ as $$
 declare
     given text := nullif(trim(current_setting(setting_name, true)), '');
     value numeric;
-    flags text[];
-    defined boolean;
 begin
     if given is null then
         return default_value;

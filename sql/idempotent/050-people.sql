@@ -213,6 +213,29 @@ set search_path = public, pg_temp
 as $$ select forget_person((pgfaces_person_named(name)).id) $$;
 
 -- What the collection shows: one row per person.
+-- No ghost people: an unnamed person left with no face and no reference (its last face deleted with its photo,
+-- unassigned, moved or released) is deleted at the end of the statement that emptied it, whoever ran it. A named
+-- person stays, faces or not: the user named them.
+create or replace function pgfaces_drop_empty_people()
+returns trigger
+language plpgsql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$
+begin
+    delete from people pe
+    where pe.id in (select distinct g.person_id from emptied g where g.person_id is not null)
+      and pe.name is null
+      and not exists (select from face_people fp where fp.person_id = pe.id)
+      and not exists (select from person_references r where r.person_id = pe.id);
+    return null;
+end
+$$;
+
+create or replace trigger face_people_drop_empty_after_delete after delete on face_people
+    referencing old table as emptied for each statement execute function pgfaces_drop_empty_people();
+create or replace trigger face_people_drop_empty_after_update after update on face_people
+    referencing old table as emptied for each statement execute function pgfaces_drop_empty_people();
+
 create or replace view people_overview as
 select pe.id as person_id, pe.name, pe.profile, pe.hidden,
        count(f.id) as faces, count(distinct f.photo_id) as photos,
