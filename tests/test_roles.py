@@ -177,7 +177,7 @@ def test_statement_timeout_stops_a_long_search(role_db, admin_url, role):
 SEARCH = {"find_faces_near", "find_photos_near", "find_photos_of", "find_faces_like", "find_photos_like",
           "face_embedding", "detect_and_embed", "km_between", "face_key",
           "pgfaces_profile", "pgfaces_operator", "pgfaces_limits", "pgfaces_is_client_side"}
-SEARCH |= {"find_photos_with", "suggest_people",
+SEARCH |= {"find_photos_with", "suggest_people", "suggest_merges",
            "pgfaces_deferred"}  # the WHEN of the photos triggers, evaluated as the user who inserts
 EDIT_PEOPLE = {"remember_face", "name_person", "merge_people", "assign_face", "unassign_face", "hide_person",
                "forget_person", "cluster_faces", "pgfaces_remember", "pgfaces_faces_added", "pgfaces_cluster_begin",

@@ -37,6 +37,13 @@ RADIUS = 0.7
 DENSE = 0.4
 MIN_KNOWN = 2  # a merge that leaves pairs out of the mean rests on at least this many listed pairs
 UNASSIGNED = -1
+# A face left out of the groups (below the profile's quality bar, or alone) joins a person afterwards when its
+# JOIN_NEAREST nearest faces that are in a person hold JOIN_VOTES or more of one person, the nearest of them among
+# them and nearer than JOIN_DISTANCE: the profile's same-person distance for one pair (0.567), less a margin,
+# because such a face's distances say less than a good face's (README, "Which faces are grouped").
+JOIN_NEAREST = 5
+JOIN_VOTES = 3
+JOIN_DISTANCE = 0.55
 
 
 def _arrays(pairs, count):
@@ -98,12 +105,16 @@ def _spans(ptr, items):
 
 def cluster(face_ids, photo_ids, edges_i, edges_j, edges_d, *, k: int, threshold: float = THRESHOLD,
             radius: float = RADIUS, dense: float = DENSE, pinned: dict | None = None, ejected=(),
-            named=(), previous: dict | None = None, min_faces: int = 2) -> np.ndarray:
+            named=(), previous: dict | None = None, min_faces: int = 2, groupable=None,
+            join_distance: float = JOIN_DISTANCE, pair_threshold: float | None = None) -> np.ndarray:
     """Person label per face of `face_ids`: a previous/pinned person id (>= 0), a new person (-2, -3, ...) or -1.
 
     edges_i/edges_j/edges_d: each face's neighbour list (face id, neighbour's face id, distance): its k nearest
     faces, cut at `radius`. pinned: face -> person (the user's); ejected: (face, person) pairs; named: person ids;
-    previous: face -> person from the last run.
+    previous: face -> person from the last run. groupable: per face of `face_ids`, whether it is good enough to form
+    a group (None: all); the others take part only by joining a person afterwards (join_left_out). pair_threshold:
+    a new person of two faces must have them nearer than this (the profile's same-person distance for one pair,
+    which a single pair is: an average of one says no more than the pair itself).
     """
     face_ids = np.asarray(face_ids, dtype=np.int64)
     order = np.argsort(face_ids, kind="stable")
@@ -117,7 +128,11 @@ def cluster(face_ids, photo_ids, edges_i, edges_j, edges_d, *, k: int, threshold
         return np.where(fid[at] == ids, at, -1)
 
     photo = np.unique(np.asarray(photo_ids, dtype=np.int64)[order], return_inverse=True)[1]
-    g = _Graph(n, index(edges_i), index(edges_j), np.asarray(edges_d, dtype=np.float64), k, radius, dense)
+    good = np.ones(n, dtype=bool) if groupable is None else np.asarray(groupable, dtype=bool)[order]
+    li, lj, ld = index(edges_i), index(edges_j), np.asarray(edges_d, dtype=np.float64)
+    among = (li >= 0) & (lj >= 0)
+    among[among] = good[li[among]] & good[lj[among]]  # groups form from good faces alone
+    g = _Graph(n, li[among], lj[among], ld[among], k, radius, dense)
     pinned, previous, named = dict(pinned or {}), dict(previous or {}), set(named)
     ejected = {(int(f), int(p)) for f, p in ejected} - set(pinned.items())  # pinning again undoes an ejection
 
@@ -127,6 +142,8 @@ def cluster(face_ids, photo_ids, edges_i, edges_j, edges_d, *, k: int, threshold
     for source, anchored in ((previous, False), (pinned, True)):
         f, p = _arrays(source.items(), len(source))
         at, ok = index(f), index(f) >= 0
+        if not anchored:  # a face below the bar starts in no group: it joins again below, or not
+            ok[ok] &= good[at[ok]]
         for m in np.flatnonzero(np.isin(f, ef)):
             ok[m] &= (int(f[m]), int(p[m])) not in ejected
         person[at[ok]] = p[ok]
@@ -250,7 +267,53 @@ def cluster(face_ids, photo_ids, edges_i, edges_j, edges_d, *, k: int, threshold
         A, B, (S, N, NB, blocked) = _add_rows(A[~touched], B[~touched], [c[~touched] for c in (S, N, NB, blocked)],
                                              *_unique_rows(ta, tb, parts, n), n)
 
-    return _labels(lab, pin, person, size, min_faces, n)[np.argsort(order)]
+    if pair_threshold is not None:  # two faces alone: their one distance must pass the bar for one pair
+        inner = (lab[g.a] == lab[g.b]) & (size[lab[g.a]] == 2) & (g.d >= pair_threshold)
+        size[lab[g.a][inner]] = 1  # (counted as too small to be a new person; pinned and previous ids stay)
+    labels = _labels(lab, pin, person, size, min_faces, n)
+    joined = join_left_out(labels, photo, li, lj, ld, radius=radius, distance=join_distance, ejected=(ef, ep[ei]))
+    return joined[np.argsort(order)]
+
+
+def join_left_out(labels, photo, ei, ej, ed, *, radius: float = RADIUS, distance: float = JOIN_DISTANCE,
+                  ejected=(np.empty(0, np.int64), np.empty(0, np.int64))) -> np.ndarray:
+    """Labels with the faces in no person (-1) joined to the person their nearest faces clearly say, by the vote of
+    JOIN_NEAREST (see above), never into a person that has a face in their photo (of two faces of one photo that
+    want one person, the nearer joins) nor into a person they were ejected from. ei/ej/ed: the lists, as indexes."""
+    labels = labels.copy()
+    n = len(labels)
+    keep = (ei >= 0) & (ej >= 0) & (ei != ej) & (ed < radius)
+    a, b, d = np.concatenate([ei[keep], ej[keep]]), np.concatenate([ej[keep], ei[keep]]), np.concatenate([ed[keep]] * 2)
+    use = (labels[a] == UNASSIGNED) & (labels[b] != UNASSIGNED)  # a face left out, and a neighbour in a person
+    a, b, d = a[use], b[use], d[use]
+    if not len(a):
+        return labels
+    key = np.unique(a * n + b, return_index=True)[1]  # a pair listed both ways counts once
+    a, b, d = a[key], b[key], d[key]
+    order = np.lexsort((b, d, a))
+    a, b, d = a[order], b[order], d[order]
+    first = np.concatenate([[True], a[1:] != a[:-1]])
+    start = np.maximum.accumulate(np.where(first, np.arange(len(a)), 0))
+    near = np.arange(len(a)) - start < JOIN_NEAREST  # each face's JOIN_NEAREST nearest faces that are in a person
+    a, b, d = a[near], b[near], d[near]
+    person = labels[b]
+    faces, at = np.unique(a, return_index=True)
+    nearest_person, nearest_distance = person[at], d[at]
+    same = person == nearest_person[np.searchsorted(faces, a)]
+    count = np.bincount(np.searchsorted(faces, a), same.astype(np.int64), minlength=len(faces))
+    ok = (count >= JOIN_VOTES) & (nearest_distance < distance)
+    faces, target, dist = faces[ok], nearest_person[ok], nearest_distance[ok]
+    if len(ejected[0]):
+        barred = set(zip(ejected[0].tolist(), ejected[1].tolist()))
+        allowed = np.array([(int(f), int(t)) not in barred for f, t in zip(faces, target)], dtype=bool)
+        faces, target, dist = faces[allowed], target[allowed], dist[allowed]
+    # not into a person with a face in the photo already; of two faces of one photo for one person, the nearer
+    taken = set(zip(photo[labels != UNASSIGNED].tolist(), labels[labels != UNASSIGNED].tolist()))
+    for f, t in zip(faces[np.argsort(dist, kind="stable")].tolist(), target[np.argsort(dist, kind="stable")].tolist()):
+        if (int(photo[f]), t) not in taken:
+            taken.add((int(photo[f]), t))
+            labels[f] = t
+    return labels
 
 
 def _labels(lab, pin, person, size, min_faces, n):

@@ -58,6 +58,7 @@ class State:
 
     ids: np.ndarray
     photos: np.ndarray
+    groupable: np.ndarray
     edges_i: np.ndarray
     edges_j: np.ndarray
     edges_d: np.ndarray
@@ -67,10 +68,10 @@ class State:
 
 
 def _read(db: Database, name: str, say) -> State:
-    ids, photos, edges_i, edges_j, edges_d = [], [], [], [], []
+    ids, photos, groupable, edges_i, edges_j, edges_d = [], [], [], [], [], []
     pinned, named, previous = {}, set(), {}
     after = 0
-    while rows := db.rows("select face_id, photo_id, person_id, user_placed, named, neighbours, distances"
+    while rows := db.rows("select face_id, photo_id, person_id, user_placed, named, neighbours, distances, groupable"
                           " from pgfaces_cluster_faces($1, $2, $3)", [name, after, READ_BATCH],
                           ["text", "bigint", "int"]):
         after = rows[-1][0]
@@ -80,10 +81,11 @@ def _read(db: Database, name: str, say) -> State:
         count = int(lengths.sum())
         ids.append(batch)
         photos.append(np.array([r[1] for r in rows], dtype=np.int64))
+        groupable.append(np.array([r[7] for r in rows], dtype=bool))
         edges_i.append(np.repeat(batch, lengths))
         edges_j.append(np.fromiter((j for r in rows for j in r[5]), dtype=np.int64, count=count))
         edges_d.append(np.fromiter((d for r in rows for d in r[6]), dtype=np.float64, count=count))
-        for face, _, person, user, is_named, _, _ in rows:
+        for face, _, person, user, is_named, _, _, _ in rows:
             if user:
                 pinned[face] = person
             elif person is not None:
@@ -95,7 +97,7 @@ def _read(db: Database, name: str, say) -> State:
     def joined(parts, dtype):
         return np.concatenate(parts) if parts else np.empty(0, dtype)
 
-    return State(joined(ids, np.int64), joined(photos, np.int64), joined(edges_i, np.int64),
+    return State(joined(ids, np.int64), joined(photos, np.int64), joined(groupable, bool), joined(edges_i, np.int64),
                  joined(edges_j, np.int64), joined(edges_d, np.float64), pinned, named, previous)
 
 
@@ -125,7 +127,8 @@ def cluster(db: Database, profile: dict, now: Callable[[], float] = time.monoton
         lambda previous: clustering.cluster(
             ids, state.photos, edges_i[known], edges_j[known], edges_d[known],
             k=clustering.NEIGHBOURS, threshold=float(profile["cluster_threshold"]),
-            pinned=state.pinned, named=state.named, previous=previous),
+            pinned=state.pinned, named=state.named, previous=previous, groupable=state.groupable,
+            pair_threshold=None if profile.get("match_threshold") is None else float(profile["match_threshold"])),
         ids, state.previous)
     people = len(set(labels[labels != clustering.UNASSIGNED].tolist()))
     say(f"{people} people found, writing")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from . import imaging
+from . import imaging, quality
 from .boxes import Box
 from .interrupts import call, checkpoint
 from .detectors import get_detector
@@ -157,6 +157,7 @@ def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[F
     if largest_only:
         aligned = aligned[:1]
     embeddings = embedder.embed_aligned(full, aligned)
-    faces = [Face(a.box.x, a.box.y, a.box.w, a.box.h, a.box.score, embeddings[i], thumbnail(full, a.box))
+    faces = [Face(a.box.x, a.box.y, a.box.w, a.box.h, a.box.score, embeddings[i], thumbnail(full, a.box),
+                  quality.assess(full, a.box))
              for i, a in enumerate(aligned)]
     return faces, found

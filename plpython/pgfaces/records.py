@@ -8,6 +8,8 @@ import json
 
 import numpy as np
 
+from .quality import Quality
+
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
@@ -43,6 +45,7 @@ class Face:
     score: float | None
     embedding: np.ndarray  # float32, shape (dimensions,)
     thumbnail: bytes = b""  # small JPEG of the face
+    quality: "Quality | None" = None  # how good the face is for telling who it is (pgfaces.quality)
 
     @property
     def area(self) -> int:
@@ -55,7 +58,8 @@ def vector_text(embedding) -> str:
 
 
 # The columns of `faces` that an analysis fills, in the order FaceRow.values() gives them.
-FACE_COLUMNS = ("profile", "x", "y", "width", "height", "score", "embedding", "thumbnail")
+FACE_COLUMNS = ("profile", "x", "y", "width", "height", "score", "embedding", "thumbnail", "sharpness", "brightness",
+                "yaw")
 # The columns of `photos` derived from the bytes; the user's own values of the last five win (see PhotoRow).
 PHOTO_COLUMNS = ("sha256", "width", "height", "taken_at", "latitude", "longitude", "camera", "exif")
 
@@ -68,9 +72,10 @@ class FaceRow:
     face: Face
 
     def values(self) -> tuple:
-        f = self.face
+        f, q = self.face, self.face.quality
         return (self.profile, int(f.x), int(f.y), int(f.width), int(f.height),
-                None if f.score is None else float(f.score), vector_text(f.embedding), f.thumbnail or None)
+                None if f.score is None else float(f.score), vector_text(f.embedding), f.thumbnail or None,
+                *((None, None, None) if q is None else (q.sharpness, q.brightness, q.yaw)))
 
 
 @dataclasses.dataclass

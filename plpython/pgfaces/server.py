@@ -54,8 +54,9 @@ def write_faces(plpy, GD, photo_id: int, faces: list[FaceRow]) -> None:
     """A photo's faces, listed with their nearest and joining a person where they clearly belong (pgfaces_faces_added)."""
     insert = _plan(
         plpy, GD,
-        f"insert into faces (photo_id, {', '.join(FACE_COLUMNS)}) values ($1, $2, $3, $4, $5, $6, $7, $8::vector, $9)",
-        ["bigint", "text", "int", "int", "int", "int", "real", "text", "bytea"],
+        f"insert into faces (photo_id, {', '.join(FACE_COLUMNS)})"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8::vector, $9, $10, $11, $12)",
+        ["bigint", "text", "int", "int", "int", "int", "real", "text", "bytea", "real", "real", "real"],
     )
     for face in faces:
         plpy.execute(insert, [photo_id, *face.values()])

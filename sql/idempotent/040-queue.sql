@@ -158,9 +158,12 @@ $$;
 -- faces of that photo and profile are replaced) and the job marked done, in one transaction. Returns 'done', or
 -- 'lost' (nothing written) when the job is no longer this worker's. This is the one place where a client's
 -- faces enter the table; the server's is pgfaces.server.write_faces.
+-- (before the faces' quality it took no sharpness, brightness or yaw)
+drop function if exists pgfaces_finish_job(bigint, text, text, int, int[], int[], int[], int[], real[], vector[], bytea[]);
 create or replace function pgfaces_finish_job(photo_id bigint, profile text, worker text, attempt int,
                                               x int[], y int[], width int[], height int[], score real[],
-                                              embedding vector[], thumbnail bytea[])
+                                              embedding vector[], thumbnail bytea[], sharpness real[] default null,
+                                              brightness real[] default null, yaw real[] default null)
 returns text
 language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
@@ -187,10 +190,11 @@ begin
         return 'lost';
     end if;
     delete from faces f where f.photo_id = pgfaces_finish_job.photo_id and f.profile = p.name;
-    insert into faces (photo_id, profile, x, y, width, height, score, embedding, thumbnail)
-    select pgfaces_finish_job.photo_id, p.name, u.x, u.y, u.width, u.height, u.score, u.embedding, u.thumbnail
-    from unnest(x, y, width, height, score, embedding, thumbnail) with ordinality
-         as u(x, y, width, height, score, embedding, thumbnail, i)
+    insert into faces (photo_id, profile, x, y, width, height, score, embedding, thumbnail, sharpness, brightness, yaw)
+    select pgfaces_finish_job.photo_id, p.name, u.x, u.y, u.width, u.height, u.score, u.embedding, u.thumbnail,
+           u.sharpness, u.brightness, u.yaw
+    from unnest(x, y, width, height, score, embedding, thumbnail, sharpness, brightness, yaw) with ordinality
+         as u(x, y, width, height, score, embedding, thumbnail, sharpness, brightness, yaw, i)
     order by u.i;
     perform pgfaces_faces_added(photo_id);  -- as the trigger's faces do (pgfaces.server.write_faces)
     perform pgfaces_job_done(photo_id, p.name);

@@ -249,11 +249,29 @@ left join faces f on f.id = fp.face_id
 left join photos ph on ph.id = f.photo_id
 group by pe.id;
 
--- Faces in no person: waiting for cluster_faces(), or kept apart by the user (kept_apart).
+-- How good each face is for telling who it is, and whether it is good enough to form a person: the profile's
+-- quality bar (profiles.quality_bar; a measure the face lacks, or a bar the profile lacks, passes). typicality: the
+-- face's distance from the profile's centre, where faces that look like everyone lie. The one place of the rule:
+-- cluster_faces, the join on INSERT and the people page read it here.
+create or replace view face_quality as
+select f.id as face_id, f.profile, least(f.width, f.height) as size, f.score, f.sharpness, f.brightness, f.yaw,
+       t.typicality,
+       coalesce(f.score >= (pr.quality_bar ->> 'min_score')::real, true)
+       and coalesce(f.sharpness >= (pr.quality_bar ->> 'min_sharpness')::real, true)
+       and coalesce(f.yaw <= (pr.quality_bar ->> 'max_yaw')::real, true)
+       and coalesce(t.typicality >= (pr.quality_bar ->> 'min_typicality')::float8, true) as groupable
+from faces f
+join profiles pr on pr.name = f.profile
+cross join lateral (select case when vector_dims(pr.centre) = vector_dims(f.embedding)
+                                then f.embedding <-> pr.centre end as typicality) t;
+
+-- Faces in no person: waiting for cluster_faces(), kept apart by the user (kept_apart), or held back: under the
+-- profile's quality bar and not clearly anyone's (README, "Which faces are grouped").
 create or replace view unassigned_faces as
 select f.id as face_id, f.photo_id, ph.filename, f.profile, f.x, f.y, f.width, f.height,
-       fp.face_id is not null as kept_apart
+       fp.face_id is not null as kept_apart, not q.groupable as held_back
 from faces f join photos ph on ph.id = f.photo_id
+join face_quality q on q.face_id = f.id
 left join face_people fp on fp.face_id = f.id
 where fp.person_id is null;
 

@@ -87,6 +87,27 @@ as $$
     order by linkage, person_id limit 1
 $$;
 
+-- The person a face below the quality bar (or one no person's average takes) joins, by the vote of its nearest
+-- faces (pgfaces.clustering.join_left_out): of its 5 nearest listed faces that are in a person, 3 or more are one
+-- person's, the nearest of them among them, nearer than 0.55; never a person with a face in this photo. NULL: none.
+create or replace function pgfaces_join_by_vote(face_id bigint, photo_id bigint)
+returns bigint
+language sql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+    with nearest as (
+        select fp.person_id, u.distance, row_number() over (order by u.distance, u.neighbour) as rank
+        from face_neighbours n, unnest(n.neighbours, n.distances) as u(neighbour, distance)
+        join face_people fp on fp.face_id = u.neighbour and fp.person_id is not null
+        where n.face_id = $1
+        order by u.distance, u.neighbour limit 5),
+    first as (select person_id, distance from nearest where rank = 1)
+    select f.person_id from first f
+    where f.distance < 0.55
+      and (select count(*) from nearest n where n.person_id = f.person_id) >= 3
+      and not pgfaces_person_in_photo(f.person_id, $2, $1)
+$$;
+
 -- What happens when a photo's faces are written (by the INSERT trigger, a queue worker or a client): each face's
 -- list is made, and a face joins a person at once when it clearly belongs; the others wait for the next
 -- cluster_faces(). Returns the faces that joined.
@@ -98,6 +119,7 @@ as $$
 declare
     p profiles;
     face bigint;
+    good boolean;
     chosen bigint;
     joined int := 0;
 begin
@@ -106,10 +128,13 @@ begin
         perform pgfaces_list_neighbours(p, array(
             select fa.id from faces fa where fa.photo_id = pgfaces_faces_added.photo_id and fa.profile = p.name));
         continue when p.cluster_threshold is null or not exists (select from people pe where pe.profile = p.name);
-        for face in select fa.id from faces fa left join face_people fp on fp.face_id = fa.id
-                    where fa.photo_id = pgfaces_faces_added.photo_id and fa.profile = p.name and fp.face_id is null
-                    order by fa.id loop
-            chosen := pgfaces_join_person(p, face, photo_id);
+        for face, good in select fa.id, q.groupable from faces fa join face_quality q on q.face_id = fa.id
+                          left join face_people fp on fp.face_id = fa.id
+                          where fa.photo_id = pgfaces_faces_added.photo_id and fa.profile = p.name
+                            and fp.face_id is null
+                          order by fa.id loop
+            chosen := case when good then pgfaces_join_person(p, face, photo_id) end;
+            chosen := coalesce(chosen, pgfaces_join_by_vote(face, photo_id));
             if chosen is not null then
                 perform pgfaces_place(face, chosen, 'join');
                 joined := joined + 1;
@@ -148,8 +173,9 @@ language sql stable parallel safe security definer
 set search_path = public, pg_temp
 as $$
     select md5(coalesce(string_agg(concat_ws(':', f.id, n.newest_face, cardinality(n.neighbours), fp.person_id,
-                                             fp.assigned_by, pe.name is not null), ',' order by f.id), ''))
+                                             fp.assigned_by, pe.name is not null, q.groupable), ',' order by f.id), ''))
     from faces f
+    join face_quality q on q.face_id = f.id
     left join face_neighbours n on n.face_id = f.id
     left join face_people fp on fp.face_id = f.id
     left join people pe on pe.id = fp.person_id
@@ -166,17 +192,19 @@ as $$
 $$;
 
 -- What a run sees of each face: its photo, its person, whether the user placed it there (or kept it apart:
--- user_placed with no person), whether its person is named, and its list; `most` faces after `after`, by id (a run
--- reads a million faces in parts).
+-- user_placed with no person), whether its person is named, whether it is good enough to form a person
+-- (face_quality), and its list; `most` faces after `after`, by id (a run reads a million faces in parts).
+drop function if exists pgfaces_cluster_faces(text, bigint, int);  -- before it said which faces are groupable
 create or replace function pgfaces_cluster_faces(profile text, after bigint default 0, most int default null)
 returns table (face_id bigint, photo_id bigint, person_id bigint, user_placed boolean, named boolean,
-               neighbours bigint[], distances real[])
+               groupable boolean, neighbours bigint[], distances real[])
 language sql stable parallel safe security definer
 set search_path = public, pg_temp
 as $$
     select f.id, f.photo_id, fp.person_id, coalesce(fp.assigned_by = 'user', false), pe.name is not null,
-           coalesce(n.neighbours, '{}'), coalesce(n.distances, '{}')
+           q.groupable, coalesce(n.neighbours, '{}'), coalesce(n.distances, '{}')
     from faces f
+    join face_quality q on q.face_id = f.id
     left join face_people fp on fp.face_id = f.id
     left join people pe on pe.id = fp.person_id
     left join face_neighbours n on n.face_id = f.id
@@ -238,6 +266,7 @@ begin
         raise exception 'cluster_faces would put two faces of photo % in person %; nothing was changed',
             clash.photo_id, clash.person_id using errcode = 'internal_error';
     end if;
+    perform pgfaces_merge_certain(pgfaces_profile(profile));
     delete from people pe
     where pe.profile = pgfaces_cluster_apply.profile and pe.name is null
       and not exists (select from face_people fp where fp.person_id = pe.id)

@@ -18,7 +18,8 @@ begin
 end
 $$;
 
-grant select on photos, faces, profiles, people, person_references, face_people, people_overview, unassigned_faces
+grant select on photos, faces, profiles, people, person_references, face_people, people_overview, unassigned_faces,
+    face_quality
     to pgfaces_reader, pgfaces_writer;
 -- A writer gives a photo's name, bytes and, if they like, its metadata; the id, the time it was added and what
 -- the bytes say (hash, size) are the server's to fill.
@@ -49,6 +50,7 @@ declare
     reader_may constant text[] := array[
         'find_faces_near', 'find_photos_near', 'find_photos_of', 'find_faces_like', 'find_photos_like',
         'face_embedding', 'detect_and_embed', 'km_between', 'face_key', 'find_photos_with', 'suggest_people',
+        'suggest_merges',
         -- read-only helpers the clients' own queries use (pgfaces.search, pgfaces.client)
         'pgfaces_profile', 'pgfaces_operator', 'pgfaces_limits', 'pgfaces_is_client_side',
         -- the WHEN of the photos triggers, evaluated as the user who inserts

@@ -20,6 +20,7 @@ import time
 
 from .. import analysis
 from ..errors import PgfacesError
+from ..records import FACE_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ CLAIM = "select photo_id, profile, filename, attempt from pgfaces_claim_job(%s, 
 RUN = "select state, faces, error from pgfaces_run_job(%s, %s, %s, %s, %s)"
 FAIL = "select pgfaces_fail_job(%s, %s, %s, %s, %s, %s)"
 FINISH = ("select pgfaces_finish_job(%s, %s, %s, %s, %s::int[], %s::int[], %s::int[], %s::int[], %s::real[],"
-          " %s::vector[], %s::bytea[])")
+          " %s::vector[], %s::bytea[], %s::real[], %s::real[], %s::real[])")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +123,7 @@ def _run_here(conn, name: str, job: tuple, options: Options, cache: dict) -> tup
     except Exception as e:  # noqa: BLE001 - as in the server: one photo's failure (even a bug) never stops the rest
         message = f"{filename}: {type(e).__name__}: {_one_line(e)}"
     else:
-        columns = list(zip(*(face.values()[1:] for face in result.faces))) or [()] * 7
+        columns = list(zip(*(face.values()[1:] for face in result.faces))) or [()] * (len(FACE_COLUMNS) - 1)
         try:
             state = conn.execute(FINISH, (photo_id, profile, name, attempt, *map(list, columns))).fetchone()[0]
             return state, len(result.faces), None
