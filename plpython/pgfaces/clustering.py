@@ -106,7 +106,8 @@ def _spans(ptr, items):
 def cluster(face_ids, photo_ids, edges_i, edges_j, edges_d, *, k: int, threshold: float = THRESHOLD,
             radius: float = RADIUS, dense: float = DENSE, pinned: dict | None = None, ejected=(),
             named=(), previous: dict | None = None, min_faces: int = 2, groupable=None,
-            join_distance: float = JOIN_DISTANCE, pair_threshold: float | None = None) -> np.ndarray:
+            join_distance: float = JOIN_DISTANCE, join_votes: int = JOIN_VOTES,
+            pair_threshold: float | None = None) -> np.ndarray:
     """Person label per face of `face_ids`: a previous/pinned person id (>= 0), a new person (-2, -3, ...) or -1.
 
     edges_i/edges_j/edges_d: each face's neighbour list (face id, neighbour's face id, distance): its k nearest
@@ -271,12 +272,13 @@ def cluster(face_ids, photo_ids, edges_i, edges_j, edges_d, *, k: int, threshold
         inner = (lab[g.a] == lab[g.b]) & (size[lab[g.a]] == 2) & (g.d >= pair_threshold)
         size[lab[g.a][inner]] = 1  # (counted as too small to be a new person; pinned and previous ids stay)
     labels = _labels(lab, pin, person, size, min_faces, n)
-    joined = join_left_out(labels, photo, li, lj, ld, radius=radius, distance=join_distance, ejected=(ef, ep[ei]))
+    joined = join_left_out(labels, photo, li, lj, ld, radius=radius, distance=join_distance, votes=join_votes,
+                           ejected=(ef, ep[ei]))
     return joined[np.argsort(order)]
 
 
 def join_left_out(labels, photo, ei, ej, ed, *, radius: float = RADIUS, distance: float = JOIN_DISTANCE,
-                  ejected=(np.empty(0, np.int64), np.empty(0, np.int64))) -> np.ndarray:
+                  votes: int = JOIN_VOTES, ejected=(np.empty(0, np.int64), np.empty(0, np.int64))) -> np.ndarray:
     """Labels with the faces in no person (-1) joined to the person their nearest faces clearly say, by the vote of
     JOIN_NEAREST (see above), never into a person that has a face in their photo (of two faces of one photo that
     want one person, the nearer joins) nor into a person they were ejected from. ei/ej/ed: the lists, as indexes."""
@@ -301,7 +303,7 @@ def join_left_out(labels, photo, ei, ej, ed, *, radius: float = RADIUS, distance
     nearest_person, nearest_distance = person[at], d[at]
     same = person == nearest_person[np.searchsorted(faces, a)]
     count = np.bincount(np.searchsorted(faces, a), same.astype(np.int64), minlength=len(faces))
-    ok = (count >= JOIN_VOTES) & (nearest_distance < distance)
+    ok = (count >= votes) & (nearest_distance < distance)
     faces, target, dist = faces[ok], nearest_person[ok], nearest_distance[ok]
     if len(ejected[0]):
         barred = set(zip(ejected[0].tolist(), ejected[1].tolist()))

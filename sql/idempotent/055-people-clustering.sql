@@ -266,7 +266,6 @@ begin
         raise exception 'cluster_faces would put two faces of photo % in person %; nothing was changed',
             clash.photo_id, clash.person_id using errcode = 'internal_error';
     end if;
-    perform pgfaces_merge_certain(pgfaces_profile(profile));
     delete from people pe
     where pe.profile = pgfaces_cluster_apply.profile and pe.name is null
       and not exists (select from face_people fp where fp.person_id = pe.id)

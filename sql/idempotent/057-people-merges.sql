@@ -1,6 +1,7 @@
 -- Split people come back together: the merges a person most likely needs, ranked by how near their faces are
--- (suggest_merges), and the ones as certain as the grouping itself, made at the end of cluster_faces()
--- (pgfaces_merge_certain). Plain SQL: present in both modes. README.md, "People", "Split people".
+-- (suggest_merges). The ones as certain as the grouping itself are the grouping's own: cluster_faces() merges every
+-- pair of groups whose faces average under the threshold, starting from the people as they are. Plain SQL:
+-- present in both modes. README.md, "People", "Split people".
 
 -- Pairs of people whose faces lie near each other: candidates are the pairs whose faces list each other as nearest
 -- faces (face_neighbours), scored by the mean distance between their faces (up to 50 of each, the largest); never
@@ -65,45 +66,5 @@ begin
     join people_overview a on a.person_id = c.person_id
     join people_overview b on b.person_id = c.other_id
     order by c.distance, c.person_id, c.other_id;
-end
-$$;
-
--- Merges, at the end of a run, the pairs whose faces are as near on average as the grouping asks of one person
--- (the profile's cluster_threshold) by their real distances, not only the nearest lists the run read: the unnamed
--- person into the named one, else into the larger. Each person once per pass; passes until nothing is left.
--- Returns how many merges it made.
-create or replace function pgfaces_merge_certain(p profiles)
-returns int
-language plpgsql volatile parallel unsafe security invoker
-set search_path = public, pg_temp
-as $$
-declare
-    c record;
-    merged bigint[];
-    made int := 0;
-    keep bigint;
-    gone bigint;
-begin
-    loop
-        merged := '{}';
-        for c in select m.person_id, m.other_id from pgfaces_merge_candidates(p, 100) m
-                 where m.distance < p.cluster_threshold loop
-            continue when c.person_id = any (merged) or c.other_id = any (merged);
-            select case when pa.name is not null or (pb.name is null and
-                             (select count(*) from face_people where person_id = pa.id) >=
-                             (select count(*) from face_people where person_id = pb.id)) then pa.id else pb.id end
-            into keep from people pa, people pb where pa.id = c.person_id and pb.id = c.other_id;
-            gone := case when keep = c.person_id then c.other_id else c.person_id end;
-            -- a person holding faces the user placed keeps them: only the user merges it
-            continue when exists (select from face_people where person_id = gone and assigned_by = 'user');
-            update face_people set person_id = keep where person_id = gone;
-            update person_references set person_id = keep where person_id = gone;
-            delete from people where id = gone;
-            merged := merged || c.person_id || c.other_id;
-            made := made + 1;
-        end loop;
-        exit when cardinality(merged) = 0;
-    end loop;
-    return made;
 end
 $$;

@@ -1,9 +1,11 @@
 """Grouping faces into people through the database: `invoke bench-people [--faces 100000,1000000]`.
 
-- Quality: the party benchmark (../shared/faces/party: parties/ and real/) INSERTed as a user would, then
-  `select cluster_faces()`, scored on the labelled faces of FACES.tsv (party/README.md): pairwise precision and
-  recall, BCubed precision / recall / F1, people found vs true, unassigned share, photos with two faces in one
-  person. Then a second run on the unchanged data (how many faces it changes: 0 is the rule).
+- Quality: the party benchmark (../shared/faces/party) loaded whole as `./pgfaces load` loads a folder (every
+  folder: parties/, real/, references/, negatives/, broken/), then `select cluster_faces()`, scored on the labelled
+  faces of FACES.tsv (party/README.md) read two ways (people_faces.faces_inside: every face found in a region is
+  its person's; match_regions: one face per region): pairwise precision and recall, BCubed precision / recall /
+  F1, people found vs true, unassigned share, photos with two faces in one person. Then a second run on the
+  unchanged data (how many faces it changes: 0 is the rule). The same for parties/ and real/ alone, beside it.
 - Joining on INSERT: what pgfaces_faces_added (listing a new face's nearest faces and joining it to a person) adds
   to an INSERT, per face, once people exist.
 - Scale: synthetic people (tests/bench/synthetic.py, fitted on the benchmark's labelled faces) in photos of a few
@@ -25,7 +27,7 @@ import time
 import numpy as np
 
 from . import databases
-from .people_faces import FaceSet, labelled_regions, match_regions
+from .people_faces import FaceSet, faces_inside, labelled_regions, match_regions
 from .people_scores import metrics, metrics_large
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -48,39 +50,51 @@ def _cluster(url: str) -> tuple[int, float]:
         return changed, time.perf_counter() - started
 
 
-def quality(admin_url: str) -> dict:
-    """The party benchmark loaded through INSERT, clustered, scored; and the cost of joining on INSERT."""
+# The whole benchmark as `./pgfaces load party/` loads it (references/, negatives/ and broken/ too), and the subset
+# earlier figures were measured on.
+WHOLE, SUBSET = ("",), ("parties", "real")
+
+
+def quality(admin_url: str, folders=WHOLE, name: str = "pgfaces_bench_people", join: bool = True) -> dict:
+    """The party benchmark's `folders` loaded through INSERT, clustered, scored (both ways of labelling, see
+    people_faces); and the cost of joining on INSERT."""
     import psycopg
 
     from pgfaces import loader
 
-    url = databases.fresh_database(admin_url, "pgfaces_bench_people")
+    url = databases.fresh_database(admin_url, name)
     party = FACES_DIR / "party"
-    log("quality: loading the party benchmark through INSERT (2 connections)")
-    report = loader.load(url, [str(party / "parties"), str(party / "real")], workers=2, progress=False)
+    log(f"quality: loading {', '.join(f or 'party/ (every folder)' for f in folders)} through INSERT (2 connections)")
+    report = loader.load(url, [str(party / f) for f in folders], workers=2, progress=False)
     changed, seconds = _cluster(url)
     again, again_seconds = _cluster(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("select p.filename, p.width, p.height, f.x, f.y, f.width, f.height, f.person_id"
-                            " from faces f join photos p on p.id = f.photo_id where f.profile = %s"
+        rows = conn.execute("select p.filename, p.width, p.height, f.x, f.y, f.width, f.height, f.person_id,"
+                            " q.groupable from faces f join photos p on p.id = f.photo_id"
+                            " join face_quality q on q.face_id = f.id where f.profile = %s"
                             " order by p.filename, f.id", (PROFILE,)).fetchall()
-        join = join_cost(conn)
+        cost = join_cost(conn) if join else None
     regions = labelled_regions(FACES_DIR)
-    identity, photo, labels = [], [], []
-    by_file: dict[str, list] = {}
-    for r in rows:
-        by_file.setdefault(r[0], []).append(r)
-    for filename, faces in by_file.items():
-        name = "party/" + str(pathlib.Path(filename).relative_to(party))
-        found = match_regions([f[3:7] for f in faces], regions.get(name, []), (faces[0][1], faces[0][2]))
-        for f, who in zip(faces, found):
-            identity.append("?" if who is None else who)
-            photo.append(filename)
-            labels.append(-1 if f[7] is None else f[7])
-    scored = FaceSet("party", np.zeros((len(identity), 1)), np.array(identity), np.array(photo))
-    result = {"photos": report.loaded, "faces": len(rows), "labelled_faces": int(scored.labelled.sum()),
-              "cluster_s": seconds, "changed": changed, "rerun_changed": again, "rerun_s": again_seconds,
-              **{k: float(v) for k, v in metrics(np.array(labels), scored).items()}, "join": join}
+    result = {"folders": list(folders), "photos": report.loaded, "faces": len(rows), "cluster_s": seconds,
+              "changed": changed, "rerun_changed": again, "rerun_s": again_seconds, "join": cost,
+              "held_back": sum(not r[8] for r in rows)}
+    for rule, label in (("inside", faces_inside), ("one per region", match_regions)):
+        identity, photo, labels = [], [], []
+        by_file: dict[str, list] = {}
+        for r in rows:
+            by_file.setdefault(r[0], []).append(r)
+        for filename, faces in by_file.items():
+            regions_here = regions.get("party/" + str(pathlib.Path(filename).relative_to(party)), [])
+            boxes = [f[3:7] for f in faces]
+            found = (faces_inside(boxes, regions_here) if label is faces_inside
+                     else match_regions(boxes, regions_here, (faces[0][1], faces[0][2])))
+            for f, who in zip(faces, found):
+                identity.append("?" if who is None else who)
+                photo.append(filename)
+                labels.append(-1 if f[7] is None else f[7])
+        scored = FaceSet("party", np.zeros((len(identity), 1)), np.array(identity), np.array(photo))
+        result[rule] = {"labelled_faces": int(scored.labelled.sum()),
+                        **{k: float(v) for k, v in metrics(np.array(labels), scored).items()}}
     return result
 
 
@@ -201,15 +215,20 @@ def _list_in_parallel(url: str, ids: list[int], connections: int) -> float:
 
 
 def print_report(report: dict) -> None:
-    q = report["quality"]
     print(f"\npgfaces people (profile {PROFILE}); load average {report['load_start']} -> {report['load_end']}")
-    print(f"\nParty benchmark: {q['photos']} photos, {q['faces']} faces ({q['labelled_faces']} labelled)")
-    print("| pairwise precision | pairwise recall | BCubed P | BCubed R | BCubed F1 | people found / true |"
-          " unassigned | same-photo violations |")
-    print("|---|---|---|---|---|---|---|---|")
-    print(f"| {q['P']:.3f} | {q['R']:.3f} | {q['BP']:.3f} | {q['BR']:.3f} | {q['F1']:.3f} |"
-          f" {q['found']:.0f} / {q['true']:.0f} | {q['unassigned']:.1%} | {q['viol']:.0f} |")
-    print(f"cluster_faces(): {q['cluster_s']:.1f} s ({q['changed']} faces placed); again on unchanged data:"
+    print("\n| party benchmark | labelled faces | pairwise precision | pairwise recall | BCubed P | BCubed R |"
+          " BCubed F1 | people found / true | unassigned | same-photo violations |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for q in (report["quality"], report["subset"]):
+        what = "every folder" if q["folders"] == list(WHOLE) else " + ".join(f + "/" for f in q["folders"])
+        for rule in ("inside", "one per region"):
+            m = q[rule]
+            print(f"| {what}, {rule} | {m['labelled_faces']} | {m['P']:.3f} | {m['R']:.3f} | {m['BP']:.3f} |"
+                  f" {m['BR']:.3f} | {m['F1']:.3f} | {m['found']:.0f} / {m['true']:.0f} | {m['unassigned']:.1%} |"
+                  f" {m['viol']:.0f} |")
+    q = report["quality"]
+    print(f"\nevery folder: {q['photos']} photos, {q['faces']} faces, {q['held_back']} under the quality bar;"
+          f" cluster_faces(): {q['cluster_s']:.1f} s ({q['changed']} faces placed); again on unchanged data:"
           f" {q['rerun_changed']} changed, {q['rerun_s']:.1f} s")
     j = q["join"]
     print(f"joining on INSERT (pgfaces_faces_added: list + join): {j['ms_per_face']:.1f} ms per face "
@@ -227,7 +246,8 @@ def run(admin_url: str, sizes: list[int]) -> dict:
         except OSError:
             return "?"
 
-    report = {"load_start": load(), "quality": quality(admin_url), "synthetic": []}
+    report = {"load_start": load(), "quality": quality(admin_url),
+              "subset": quality(admin_url, SUBSET, "pgfaces_bench_people_subset", join=False), "synthetic": []}
     fit_url = databases.database_url(admin_url, "pgfaces_bench_people")
     for size in sizes:
         report["synthetic"].append(synthetic(admin_url, size, fit_url))

@@ -174,6 +174,7 @@ def breakdown(profile: dict, files: list[str]) -> dict:
     patch(type(embedder), "align", "align")
     patch(type(embedder), "embed_aligned", "descriptor chips")
     patch(pipeline, "thumbnail", "thumbnail")
+    patch(pipeline.quality, "assess", "quality")
     faces, photos = 0, 0
     wall, cpu = time.perf_counter(), time.process_time()
     pipeline_wall = pipeline_cpu = 0.0

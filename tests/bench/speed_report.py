@@ -6,7 +6,7 @@ STAGES = [  # the breakdown's stages in the order a photo goes through them, and
     ("header", "header"), ("exif", "EXIF"), ("decode", "decode"),
     ("detect (outside the network)", "detect outside the network"), ("detector network", "detector network"),
     ("align", "align"), ("descriptor chips", "descriptor chips"), ("descriptor network", "descriptor network"),
-    ("thumbnail", "thumbnails"), ("other", "other"),
+    ("thumbnail", "thumbnails"), ("quality", "face quality"), ("other", "other"),
 ]
 
 
@@ -62,6 +62,9 @@ def _floor(ing: dict, p=print) -> None:
       f" an INSERT with no profile ingesting takes {_ms(ing['insert_without_analysis']['cpu_s'])} CPU ms"
       f" ({_ms(ing['insert_without_analysis']['wall_s'])} wall);"
       f" {bd['faces'] / bd['photos']:.2f} faces per photo")
+    if "quality" in cpu and bd["faces"]:
+        p(f"    the face quality judgement (pgfaces.quality): {cpu['quality'] * bd['photos'] / bd['faces'] * 1000:.2f}"
+          " CPU ms per face")
 
 
 def _threads(ing: dict, p=print) -> None:

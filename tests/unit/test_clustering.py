@@ -180,3 +180,66 @@ def test_real_faces_group_into_their_people(faces_dir):
         assert len(set(truth[labels == label])) == 1, truth[labels == label]  # no person holds two identities
     for identity in ("raj", "sheldon"):  # five photos each: one person
         assert len(set(labels[truth == identity])) == 1 and labels[truth == identity][0] != -1
+
+
+# Faces under the quality bar -------------------------------------------------------------------------------------
+
+def blurred_crowd(n, seed=3):
+    """Poor faces of n different people: blurred faces look like everyone, so they lie near each other (~0.45)."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(scale=0.45 / np.sqrt(2) / 4, size=(n, 16)) + 5.0  # far from the good people, near each other
+
+
+def test_faces_under_the_bar_form_no_person():
+    poor = blurred_crowd(6)
+    labels, _ = run(poor)
+    assert len(set(labels.tolist())) < 6  # without a bar, the blurred faces chain into a "person"
+    labels, _ = run(poor, groupable=np.zeros(6, dtype=bool))
+    assert (labels == clustering.UNASSIGNED).all()
+
+
+def test_a_face_under_the_bar_joins_the_person_its_nearest_faces_are():
+    vectors, truth = people([6, 6])
+    near_first = vectors[0] + 0.05 / 4  # a poor face of person 0, very near its faces
+    vectors = np.vstack([vectors, near_first])
+    good = np.ones(len(vectors), dtype=bool)
+    good[-1] = False
+    labels, _ = run(vectors, groupable=good)
+    assert labels[-1] == labels[0] != clustering.UNASSIGNED
+    # the same face in a photo where that person is already: it stays out (never two faces of one photo)
+    photos = np.arange(len(vectors))
+    photos[-1] = photos[3]
+    labels, _ = run(vectors, photos=photos, groupable=good)
+    assert labels[-1] == clustering.UNASSIGNED
+
+
+def test_a_face_under_the_bar_between_two_people_joins_neither():
+    vectors, truth = people([6, 6], gap=0.5)
+    middle = (vectors[truth == 0].mean(0) + vectors[truth == 1].mean(0)) / 2
+    vectors = np.vstack([vectors, middle])
+    good = np.r_[np.ones(12, dtype=bool), False]
+    labels, _ = run(vectors, groupable=good)
+    assert labels[-1] == clustering.UNASSIGNED
+
+
+def test_a_pair_alone_needs_the_same_person_distance():
+    a = np.zeros(16)
+    b = a.copy()
+    b[0] = 0.58  # under the grouping's 0.6, over the profile's 0.567 for one pair
+    labels, _ = run(np.vstack([a, b]))
+    assert labels[0] == labels[1] != clustering.UNASSIGNED
+    labels, _ = run(np.vstack([a, b]), pair_threshold=0.567)
+    assert (labels == clustering.UNASSIGNED).all()
+
+
+def test_a_previous_person_loses_faces_now_under_the_bar_and_keeps_pinned_ones():
+    vectors, truth = people([5])
+    ids = np.arange(len(vectors)) * 10 + 100
+    previous = {int(f): 7 for f in ids}
+    good = np.ones(5, dtype=bool)
+    good[[1, 2]] = False
+    far = vectors.copy()
+    labels, _ = run(far, ids=ids, previous=previous, groupable=good, pinned={int(ids[2]): 7})
+    assert labels[2] == 7  # the user's word stays
+    assert labels[0] == 7  # the good faces keep the person's id
+    assert labels[1] == 7  # the poor one is voted back in by its near faces
