@@ -29,9 +29,9 @@ from .people_faces import FACES_DIR, PROFILE, FaceSet, _embed, faces_inside, lab
 from .people_methods import exact_knn
 from .people_scores import metrics
 
-SHIPPED = {"min_score": 0.9, "min_sharpness": 0.15, "max_yaw": 0.35, "min_typicality": 0.47, "join_votes": 3,
+SHIPPED = {"min_score": 0.9, "min_sharpness": 0.15, "max_yaw": 0.45, "min_typicality": 0.47, "join_votes": 3,
            "join_distance": 0.55}
-GRID = {"min_score": (0.0, 0.9), "min_sharpness": (0.0, 0.1, 0.15, 0.2, 0.3), "max_yaw": (0.35, 0.4),
+GRID = {"min_score": (0.0, 0.9), "min_sharpness": (0.0, 0.1, 0.15, 0.2, 0.3), "max_yaw": (0.35, 0.4, 0.45),
         "min_typicality": (0.0, 0.47, 0.49, 0.51), "join_votes": (3, 4), "join_distance": (0.5, 0.55, 0.567)}
 PAIR_THRESHOLD = 0.567  # the mtcnn profile's match_threshold
 
