@@ -111,8 +111,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=pathlib.Path, default=pathlib.Path("/tmp/pgfaces-people-bar"))
     parser.add_argument("--splits", type=int, default=10)
+    parser.add_argument("--centre", action="store_true", help="print the profile's centre (013-face-quality.sql) only")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.centre:
+        photos = faces_of("photos", FACES_DIR / "photos", {}, args.work / "photos.npz")
+        print(f"{len(photos)} faces: [" + ",".join(f"{v:.4f}" for v in photos.vectors.mean(0)) + "]")
+        return 0
     party = {k.removeprefix("party/"): v for k, v in labelled_regions(FACES_DIR).items()}
     sets = [faces_of("party (every folder)", FACES_DIR / "party", party, args.work / "party.npz"),
             *composed_sets(args.work)]
