@@ -17,7 +17,7 @@ def poor_copy(filename: str, side: int = 900) -> bytes:
     """The photo shrunk to a quarter (its face some 30 px), blurred and darkened, on a large grey frame: a face at
     the back of a dim room."""
     photo = Image.open(REAL / filename).convert("RGB")
-    small = photo.resize((photo.width // 4, photo.height // 4)).filter(ImageFilter.GaussianBlur(1.5))
+    small = photo.resize((photo.width // 4, photo.height // 4)).filter(ImageFilter.GaussianBlur(2))
     small = small.point(lambda v: v // 2)
     frame = Image.new("RGB", (side, side), (60, 60, 60))
     frame.paste(small, (side // 3, side // 3))

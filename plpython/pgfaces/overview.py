@@ -56,15 +56,10 @@ class Unassigned:
 
 
 def unassigned_count(conn) -> Unassigned:
-    row = conn.execute(
-        "select count(*) filter (where not u.kept_apart and c.finished_at is not null and p.added_at <= c.finished_at"
-        "                        and not u.held_back),"
-        " count(*) filter (where not u.kept_apart and u.held_back),"
-        " count(*) filter (where u.kept_apart), count(*)"
-        " from unassigned_faces u join photos p on p.id = u.photo_id"
-        " left join people_clustered c on c.profile = u.profile").fetchone()
-    alone, held_back, kept_apart, total = row
-    return Unassigned(total - alone - held_back - kept_apart, alone, held_back, kept_apart)
+    return Unassigned(*conn.execute(
+        "select count(*) filter (where waiting), count(*) filter (where not waiting and not held_back and not kept_apart),"
+        " count(*) filter (where held_back and not kept_apart), count(*) filter (where kept_apart)"
+        " from unassigned_faces").fetchone())
 
 
 def table(persons: list[Person], unassigned: Unassigned) -> str:

@@ -265,14 +265,17 @@ join profiles pr on pr.name = f.profile
 cross join lateral (select case when vector_dims(pr.centre) = vector_dims(f.embedding)
                                 then f.embedding <-> pr.centre end as typicality) t;
 
--- Faces in no person: waiting for cluster_faces(), kept apart by the user (kept_apart), or held back: under the
--- profile's quality bar and not clearly anyone's (README, "Which faces are grouped").
+-- Faces in no person: kept apart by the user (kept_apart); held back: under the profile's quality bar and not
+-- clearly anyone's (README, "Which faces are grouped"); waiting: added since the last cluster_faces() of their
+-- profile (the others were seen by it and are like no one else yet).
 create or replace view unassigned_faces as
 select f.id as face_id, f.photo_id, ph.filename, f.profile, f.x, f.y, f.width, f.height,
-       fp.face_id is not null as kept_apart, not q.groupable as held_back
+       fp.face_id is not null as kept_apart, not q.groupable as held_back,
+       fp.face_id is null and q.groupable and (c.finished_at is null or ph.added_at > c.finished_at) as waiting
 from faces f join photos ph on ph.id = f.photo_id
 join face_quality q on q.face_id = f.id
 left join face_people fp on fp.face_id = f.id
+left join people_clustered c on c.profile = f.profile
 where fp.person_id is null;
 
 -- Searching by people -------------------------------------------------------------------------------------------

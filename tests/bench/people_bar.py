@@ -29,10 +29,10 @@ from .people_faces import FACES_DIR, PROFILE, FaceSet, _embed, faces_inside, lab
 from .people_methods import exact_knn
 from .people_scores import metrics
 
-SHIPPED = {"min_score": 0.9, "min_sharpness": 0.15, "max_yaw": 0.45, "min_typicality": 0.47, "join_votes": 3,
+SHIPPED = {"min_size": 0, "min_score": 0.9, "min_sharpness": 0.15, "max_yaw": 0.45, "min_typicality": 0.48, "join_votes": 3,
            "join_distance": 0.55}
-GRID = {"min_score": (0.0, 0.9), "min_sharpness": (0.0, 0.1, 0.15, 0.2, 0.3), "max_yaw": (0.35, 0.4, 0.45),
-        "min_typicality": (0.0, 0.47, 0.49, 0.51), "join_votes": (3, 4), "join_distance": (0.5, 0.55, 0.567)}
+GRID = {"min_size": (0, 30, 40, 50), "min_score": (0.0, 0.9), "min_sharpness": (0.0, 0.15, 0.3),
+        "max_yaw": (0.35, 0.45), "min_typicality": (0.0, 0.47, 0.48, 0.49), "join_votes": (3,), "join_distance": (0.55,)}
 PAIR_THRESHOLD = 0.567  # the mtcnn profile's match_threshold
 
 
@@ -45,7 +45,7 @@ def faces_of(name: str, root: pathlib.Path, regions: dict, cache: pathlib.Path) 
     """Every file under `root` analysed (the same bytes once), each face labelled by the region it lies in."""
     if not cache.exists():
         files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() not in (".tsv", ".md"))
-        rows, seen = {k: [] for k in ("photo", "identity", "vector", "score", "sharpness", "yaw")}, set()
+        rows, seen = {k: [] for k in ("photo", "identity", "vector", "size", "score", "sharpness", "yaw")}, set()
         with concurrent.futures.ProcessPoolExecutor(2) as pool:
             for path, analysed, digest in pool.map(_one, files):
                 if analysed is None or digest in seen:
@@ -58,13 +58,14 @@ def faces_of(name: str, root: pathlib.Path, regions: dict, cache: pathlib.Path) 
                     rows["photo"].append(relative)
                     rows["identity"].append("?" if who is None else who)
                     rows["vector"].append(face.embedding)
+                    rows["size"].append(q.size)
                     rows["score"].append(np.nan if q.score is None else q.score)
                     rows["sharpness"].append(q.sharpness)
                     rows["yaw"].append(np.nan if q.yaw is None else q.yaw)
         np.savez(cache, **{k: np.array(v) for k, v in rows.items()})
     data = np.load(cache)
     faces = FaceSet(name, data["vector"], data["identity"], data["photo"])
-    faces.quality = {k: data[k] for k in ("score", "sharpness", "yaw")}
+    faces.quality = {k: data[k] for k in ("size", "score", "sharpness", "yaw")}
     return faces
 
 
@@ -93,7 +94,8 @@ def composed_sets(work: pathlib.Path, seeds=(1, 2)) -> list[FaceSet]:
 def groupable(faces: FaceSet, centre: np.ndarray, bar: dict) -> np.ndarray:
     q = faces.quality
     typicality = np.linalg.norm(faces.vectors - centre, axis=1)
-    return ~((np.nan_to_num(q["score"], nan=1.0) < bar["min_score"]) | (q["sharpness"] < bar["min_sharpness"])
+    return ~((q["size"] < bar["min_size"]) | (np.nan_to_num(q["score"], nan=1.0) < bar["min_score"])
+             | (q["sharpness"] < bar["min_sharpness"])
              | (np.nan_to_num(q["yaw"]) > bar["max_yaw"]) | (typicality < bar["min_typicality"]))
 
 
