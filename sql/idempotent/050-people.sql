@@ -236,19 +236,6 @@ create or replace trigger face_people_drop_empty_after_delete after delete on fa
 create or replace trigger face_people_drop_empty_after_update after update on face_people
     referencing old table as emptied for each statement execute function pgfaces_drop_empty_people();
 
-create or replace view people_overview as
-select pe.id as person_id, pe.name, pe.profile, pe.hidden,
-       count(f.id) as faces, count(distinct f.photo_id) as photos,
-       min(ph.taken_at) as first_taken_at, max(ph.taken_at) as last_taken_at,
-       coalesce(pe.cover_face_id,
-                (select c.id from face_people cp join faces c on c.id = cp.face_id
-                 where cp.person_id = pe.id order by c.width * c.height desc, c.id limit 1)) as cover_face_id
-from people pe
-left join face_people fp on fp.person_id = pe.id
-left join faces f on f.id = fp.face_id
-left join photos ph on ph.id = f.photo_id
-group by pe.id;
-
 -- How good each face is for telling who it is, and whether it is good enough to form a person: the profile's
 -- quality bar (profiles.quality_bar; a measure the face lacks, or a bar the profile lacks, passes). typicality: the
 -- face's distance from the profile's centre, where faces that look like everyone lie. The one place of the rule:
@@ -264,6 +251,20 @@ from faces f
 join profiles pr on pr.name = f.profile
 cross join lateral (select case when vector_dims(pr.centre) = vector_dims(f.embedding)
                                 then f.embedding <-> pr.centre end as typicality) t;
+
+create or replace view people_overview as
+select pe.id as person_id, pe.name, pe.profile, pe.hidden,
+       count(f.id) as faces, count(distinct f.photo_id) as photos,
+       min(ph.taken_at) as first_taken_at, max(ph.taken_at) as last_taken_at,
+       coalesce(pe.cover_face_id,
+                (select c.id from face_people cp join faces c on c.id = cp.face_id join face_quality q on q.face_id = c.id
+                 where cp.person_id = pe.id order by q.groupable desc, c.width * c.height desc, c.id limit 1))
+           as cover_face_id
+from people pe
+left join face_people fp on fp.person_id = pe.id
+left join faces f on f.id = fp.face_id
+left join photos ph on ph.id = f.photo_id
+group by pe.id;
 
 -- Faces in no person: kept apart by the user (kept_apart); held back: under the profile's quality bar and not
 -- clearly anyone's (README, "Which faces are grouped"); waiting: added since the last cluster_faces() of their
@@ -281,7 +282,7 @@ where fp.person_id is null;
 -- Searching by people -------------------------------------------------------------------------------------------
 
 -- The queries that stand for a person in a profile: their reference faces, else (a person named from a group
--- clustering found) their own faces, the largest first.
+-- clustering found) their own faces, those good enough to form a person first, then the largest.
 create or replace function pgfaces_person_queries(pe people, p profiles, most int default 20)
 returns table (embedding vector)
 language sql stable parallel safe security invoker
@@ -289,10 +290,10 @@ set search_path = public, pg_temp
 as $$
     select r.embedding from person_references r where r.person_id = pe.id and r.profile = p.name
     union all
-    (select f.embedding from face_people fp join faces f on f.id = fp.face_id
+    (select f.embedding from face_people fp join faces f on f.id = fp.face_id join face_quality q on q.face_id = f.id
      where fp.person_id = pe.id and f.profile = p.name
        and not exists (select from person_references r where r.person_id = pe.id and r.profile = p.name)
-     order by f.width * f.height desc, f.id limit most)
+     order by q.groupable desc, f.width * f.height desc, f.id limit most)
 $$;
 
 -- The person's photos: every photo with a face assigned to them, and the photos whose faces lie nearest their
