@@ -34,7 +34,7 @@ def analyse_photo(data: bytes | None, filename: str, profiles: list[dict], limit
     `digest` is the bytes' sha256 where the caller has it already (it checked for duplicates first)."""
     try:
         _check_present(data)
-        imaging.read_header(data, limits)
+        imaging.verify(data, limits)  # every byte the header declares is there, before anything decodes
         meta = read_metadata(data)
         faces = [FaceRow(profile["name"], face) for profile in profiles
                  for face in pipeline.detect_and_embed(data, profile, limits, meta=meta)]

@@ -1,7 +1,10 @@
 """Errors raised on purpose, and the SQLSTATE each one reaches the user with. Their text is the SQL error message.
 
-A message about a photo starts with the photo's name: `with_subject` is the one place that adds it.
+A message about a photo starts with the photo's name: `with_subject` is the one place that adds it. What a library
+says goes through `reason_of`, the one place that turns it into a user's words.
 """
+
+import re
 
 
 class PgfacesError(Exception):
@@ -48,3 +51,32 @@ def with_subject(subject: str, error: PgfacesError) -> PgfacesError:
     renamed = type(error)(f"{subject}: {message}")
     renamed.__cause__ = error
     return renamed
+
+
+# What image libraries say, in the user's words: (a piece of the library's message, the reason we give).
+_LIBRARY_REASONS = (
+    ("MAX_TEXT_CHUNK", "a compressed text chunk expands to more than 1 MiB"),
+    ("MAX_TEXT_MEMORY", "its text chunks expand to more than 64 MiB"),
+    ("Too much memory used in text chunks", "its text chunks expand to more than 64 MiB"),
+    ("image file is truncated", "the file ends before its image data does"),
+    ("decoder error", "its image data is damaged"),
+    ("broken data stream", "its image data is damaged"),
+    ("buffer overrun", "its image data is damaged"),
+    ("unrecognized data stream", "its image data is damaged"),
+    ("codec configuration", "its image data is damaged"),
+    ("out of memory", "it needs more memory than the server gives a decoder"),
+)
+# A message that names code (a class, a module's constant, a file, an object's address) is not for a user.
+_CODE_WORDS = re.compile(r"[A-Za-z]+(Error|Exception)\b|\.py\b|\bat 0x|[A-Z][A-Za-z]+\.[A-Z_]{3,}|Traceback")
+
+
+def reason_of(exc: BaseException, otherwise: str = "its data is damaged") -> str:
+    """A library's exception (Pillow, OpenCV, zlib, huggingface_hub, ...) as a plain one-line reason: known
+    messages mapped to plain words, any other that names code replaced by `otherwise`."""
+    text = " ".join(str(exc).split())
+    for piece, reason in _LIBRARY_REASONS:
+        if piece.lower() in text.lower():
+            return reason
+    if not text or _CODE_WORDS.search(text):
+        return otherwise
+    return text[:200]

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import ImageError, LimitError
+from . import complete
+from .errors import ImageError, LimitError, reason_of
 from .metadata import read_orientation
 from .records import Limits
 
@@ -94,14 +95,11 @@ def open_lazily(data: bytes, fmt: str) -> Image.Image:
         raise ImageError(f"corrupt {fmt.upper()} (the header cannot be read)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         # Pillow signals corrupt headers with these; the chained exception keeps the detail.
-        raise ImageError(f"corrupt {fmt.upper()} (the header cannot be read: {exc})") from exc
+        raise ImageError(f"corrupt {fmt.upper()} (the header cannot be read: {reason_of(exc)})") from exc
 
 
-def read_header(data: bytes, limits: Limits = Limits()) -> tuple[str, int, int]:
-    """(format, stored width, stored height) from the header only; refuses images over the limits."""
-    fmt = check_bytes(data, limits)
-    with open_lazily(data, fmt) as im:
-        width, height = im.size
+def _check_size(fmt: str, im: Image.Image, limits: Limits) -> tuple[int, int]:
+    width, height = im.size
     if width <= 0 or height <= 0:
         raise ImageError(f"corrupt {fmt.upper()} (header says {width}x{height})")
     pixels = width * height
@@ -109,6 +107,27 @@ def read_header(data: bytes, limits: Limits = Limits()) -> tuple[str, int, int]:
         raise LimitError(
             f"image is {width}x{height} = {pixels} pixels, more than the limit of {limits.max_pixels} pixels"
         )
+    return width, height
+
+
+def read_header(data: bytes, limits: Limits = Limits()) -> tuple[str, int, int]:
+    """(format, stored width, stored height) from the header only; refuses images over the limits."""
+    fmt = check_bytes(data, limits)
+    with open_lazily(data, fmt) as im:
+        width, height = _check_size(fmt, im, limits)
+    return fmt, width, height
+
+
+def verify(data: bytes, limits: Limits = Limits()) -> tuple[str, int, int]:
+    """read_header, and the file holds all the data its header declares (pgfaces.complete): what every path checks
+    before the first decode. Bounded: a walk of the file and, for PNG, an inflate that keeps nothing."""
+    fmt = check_bytes(data, limits)
+    with open_lazily(data, fmt) as im:
+        width, height = _check_size(fmt, im, limits)
+        complete.check(data, fmt, im)
+    if fmt == "jpeg" and not _has_end_marker(data, b"\xff\xd9"):
+        # Some valid files carry a trailer (e.g. motion photos); a cheap DCT-scaled Pillow decode decides.
+        _verify_with_pillow(data, fmt, "truncated JPEG (no end-of-image marker)")
     return fmt, width, height
 
 
@@ -151,23 +170,13 @@ def _has_end_marker(data: bytes, marker: bytes) -> bool:
     return data[-4096:].rstrip(b"\x00\r\n \t").endswith(marker)
 
 
-def _check_complete(data: bytes, fmt: str) -> None:
-    """Refuse truncated JPEG/PNG: cv2 silently fills the missing part with grey for those."""
-    if fmt == "jpeg" and not _has_end_marker(data, b"\xff\xd9"):
-        # Some valid files carry a trailer (e.g. motion photos); a cheap DCT-scaled Pillow decode decides.
-        _verify_with_pillow(data, fmt, "truncated JPEG (no end-of-image marker)")
-    elif fmt == "png" and not _has_end_marker(data, b"IEND\xaeB`\x82"):
-        _verify_with_pillow(data, fmt, "truncated PNG (no IEND chunk)")
-
-
 def _verify_with_pillow(data: bytes, fmt: str, reason: str) -> None:
     with open_lazily(data, fmt) as im:
         try:
-            if fmt == "jpeg":
-                im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))  # 1/64 of the pixels
             im.load()
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise ImageError(f"{reason}: {exc}") from exc
+            raise ImageError(f"{reason}: {reason_of(exc)}") from exc
 
 
 def _decode_with_cv2(data: bytes, fmt: str, reduce: int) -> np.ndarray | None:
@@ -193,7 +202,7 @@ def _decode_with_pillow(data: bytes, fmt: str, reduce: int) -> np.ndarray:
             if reduce > 1 and fmt != "jpeg":
                 im = im.reduce(reduce)
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise ImageError(f"corrupt {fmt.upper()} ({exc})") from exc
+            raise ImageError(f"corrupt {fmt.upper()} ({reason_of(exc)})") from exc
         array = np.asarray(im)
     if array.ndim == 2:
         return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
@@ -201,16 +210,16 @@ def _decode_with_pillow(data: bytes, fmt: str, reduce: int) -> np.ndarray:
 
 
 def decode_upright(
-    data: bytes, limits: Limits = Limits(), reduce: int = 1, orientation: int | None = None
+    data: bytes, limits: Limits = Limits(), reduce: int = 1, orientation: int | None = None, verified: bool = False
 ) -> np.ndarray:
     """Decode to an upright BGR uint8 array, `reduce` times smaller (1, 2, 4 or 8) on each side.
 
     `orientation` is the EXIF tag if the caller already read it (read_metadata); otherwise it is read here.
+    `verified`: the caller passed the bytes through verify() already (the pipeline does, once per image).
     """
     if reduce not in REDUCE_FACTORS:
         raise ValueError(f"reduce must be one of {REDUCE_FACTORS}, not {reduce!r}")
-    fmt, _, _ = read_header(data, limits)
-    _check_complete(data, fmt)
+    fmt, _, _ = read_header(data, limits) if verified else verify(data, limits)
     if fmt != "jpeg":
         # Only JPEG decodes smaller for less work (DCT scaling); other formats would be decoded whole and then
         # shrunk by the decoder, which rounds a thin side down to 0 px. The caller shrinks (shrink_to) instead.

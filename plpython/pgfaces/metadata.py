@@ -9,7 +9,8 @@ import math
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from .errors import ImageError
+from .complete import png_exif
+from .errors import ImageError, reason_of
 from .records import PhotoMeta
 
 log = logging.getLogger(__name__)
@@ -44,22 +45,29 @@ def _open(data: bytes) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"not a readable image ({exc})") from exc
+        raise ImageError(f"not a readable image ({reason_of(exc)})") from exc
 
 
-def _exif(im: Image.Image) -> Image.Exif | None:
+def _exif(im: Image.Image, data: bytes) -> Image.Exif | None:
     try:
+        if im.format == "PNG" and "exif" not in im.info:
+            # Pillow's PNG getexif decodes every pixel to look for an eXIf chunk after the image data: walk the
+            # chunks instead (a truncated or huge PNG is never decoded here).
+            found = png_exif(data)
+            if found is not None:
+                im.info["exif"] = b"Exif\x00\x00" + found
+            return Image.Image.getexif(im)
         return im.getexif()
-    except _EXIF_ERRORS:
-        log.warning("unreadable EXIF block ignored", exc_info=True)
+    except _EXIF_ERRORS as exc:
+        log.debug("unreadable EXIF block ignored: %s", reason_of(exc))  # best effort: never a traceback
         return None
 
 
 def _ifd(exif: Image.Exif, tag: int) -> dict:
     try:
         return dict(exif.get_ifd(tag))
-    except _EXIF_ERRORS:
-        log.warning("unreadable EXIF IFD %#x ignored", tag, exc_info=True)
+    except _EXIF_ERRORS as exc:
+        log.debug("unreadable EXIF IFD %#x ignored: %s", tag, reason_of(exc))
         return {}
 
 
@@ -74,7 +82,7 @@ def orientation_of(value) -> int:
 def read_orientation(data: bytes) -> int:
     """The EXIF Orientation tag (1..8; 1 when missing or invalid)."""
     with _open(data) as im:
-        exif = _exif(im)
+        exif = _exif(im, data)
         return orientation_of(exif.get(_TAG["Orientation"])) if exif is not None else 1
 
 
@@ -173,7 +181,7 @@ def read_metadata(data: bytes) -> PhotoMeta:
     """Size of the upright picture plus what EXIF says. Raises ImageError only when there is no image."""
     with _open(data) as im:
         width, height = im.size
-        exif = _exif(im)
+        exif = _exif(im, data)
     if exif is None:
         return PhotoMeta(width=width, height=height)
 

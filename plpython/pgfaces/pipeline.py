@@ -85,7 +85,7 @@ def _detect(
     """
     max_side = max_side or detector.max_side
     reduce = imaging.reduce_factor_for(meta.width, meta.height, max_side)
-    decoded = call(imaging.decode_upright, data, limits, reduce, meta.orientation)
+    decoded = call(imaging.decode_upright, data, limits, reduce, meta.orientation, True)
     small, extra = imaging.shrink_to(decoded, max_side)
     # The reduced decode rounds sizes up, so measure the real scale rather than trusting `reduce`.
     scale = meta.width / small.shape[1]
@@ -100,7 +100,8 @@ def _detect(
 
 def detect_and_embed(data: bytes, profile: dict, limits: Limits = Limits(), meta: PhotoMeta | None = None
                      ) -> list[Face]:
-    """The faces of one photo, largest first, each with an embedding and a thumbnail."""
+    """The faces of one photo, largest first, each with an embedding and a thumbnail. `meta`: read_metadata of
+    bytes that imaging.verify passed (without it, both are done here)."""
     faces, _ = _detect_and_embed(data, profile, limits, meta, largest_only=False)
     return faces
 
@@ -123,7 +124,7 @@ def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[F
             f"{embedder_name!r} gives {embedder.dimensions}"
         )
     if meta is None:
-        imaging.read_header(data, limits)
+        imaging.verify(data, limits)
         meta = read_metadata(data)
 
     if min(meta.width, meta.height) < MIN_SIDE:
@@ -143,7 +144,7 @@ def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[F
             # A picture under twice the detector's size was decoded whole and then shrunk: not decoded again.
             full_resolution = full_resolution if full_resolution is not None else decoded_full
             if full_resolution is None:
-                full_resolution = call(imaging.decode_upright, data, limits, 1, meta.orientation)
+                full_resolution = call(imaging.decode_upright, data, limits, 1, meta.orientation, True)
             full = full_resolution
         aligned = [face for face in embedder.align(full, boxes) if face.plausible]
         if aligned:
