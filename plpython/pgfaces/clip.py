@@ -9,10 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import models
+from . import interrupts, models
 from .boxes import Box
 from .embedders import Embedder
-from .errors import ModelError
+from .errors import ModelError, reason_of
 
 # CLIP's preprocessing (openai/clip-vit-base-patch32 preprocessor_config.json), for local models.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -83,24 +83,45 @@ class ClipEmbedder(Embedder):
         self.size = int(size.get("shortest_edge", CLIP_SIZE) if isinstance(size, dict) else size)
 
     def _from_hub(self):
-        """imgbeddings' own loading: the ONNX file from its hub repo and the CLIP processor from OpenAI's."""
+        """imgbeddings' own loading: the ONNX file from its hub repo and the CLIP processor from OpenAI's. Files
+        fetched once are used with no network; otherwise the hub is looked at first (models.hub_unreachable), so
+        that a server with no way out fails at once instead of retrying for half a minute."""
         filename = f"patch{self.patch_size}_v{self.version}.onnx"
         try:
-            from huggingface_hub import hf_hub_download
-            from transformers import CLIPProcessor
-
-            onnx_file = hf_hub_download(repo_id=IMGBEDDINGS_REPO, filename=filename)
-            processor = CLIPProcessor.from_pretrained(f"openai/clip-vit-base-patch{self.patch_size}")
+            from huggingface_hub import constants, try_to_load_from_cache
+        except ImportError as exc:
+            raise ModelError(self._not_available(filename, "huggingface_hub is not installed")) from exc
+        fetched = all(isinstance(try_to_load_from_cache(repo, name), str) for repo, name in (
+            (IMGBEDDINGS_REPO, filename), (self._processor_repo, "preprocessor_config.json")))
+        why = None if fetched else models.hub_unreachable(constants.ENDPOINT, constants.HF_HUB_OFFLINE)
+        if why:
+            raise ModelError(self._not_available(filename, why))
+        try:
+            onnx_file, processor = interrupts.call(self._hub_files, filename, fetched)  # a cancel stops waiting
         except (OSError, ImportError, ValueError) as exc:
             # huggingface_hub's offline / connection / not-found errors all derive from OSError or ValueError.
-            raise ModelError(
-                f"cannot get the CLIP model {IMGBEDDINGS_REPO}/{filename} from the Hugging Face hub "
-                f"(no hub is reachable from here: {type(exc).__name__}). Put the .onnx file on the server and set "
-                f"the profile's embedder_params.model_path to it (or to its directory)"
-            ) from exc
+            raise ModelError(self._not_available(filename, reason_of(exc, "the download failed"))) from exc
         # imgbeddings: "for embeddings consistency, do not center crop"
         processor.image_processor.do_center_crop = False
         return onnx_file, processor
+
+    @property
+    def _processor_repo(self) -> str:
+        return f"openai/clip-vit-base-patch{self.patch_size}"
+
+    def _hub_files(self, filename: str, local_only: bool):
+        from huggingface_hub import hf_hub_download
+        from transformers import CLIPProcessor
+
+        onnx_file = hf_hub_download(repo_id=IMGBEDDINGS_REPO, filename=filename, local_files_only=local_only)
+        processor = CLIPProcessor.from_pretrained(self._processor_repo, local_files_only=local_only)
+        return onnx_file, processor
+
+    def _not_available(self, filename: str, why: str) -> str:
+        return (f"the CLIP model {IMGBEDDINGS_REPO}/{filename} is not available offline ({why}): put the .onnx "
+                f"file on the server and point the profile at it, with embedder_params model_path (the file or "
+                f"its directory), e.g. update profiles set embedder_params = embedder_params || "
+                f"'{{\"model_path\": \"/models/{filename}\"}}' where embedder = 'clip'")
 
     def _crop(self, image_bgr: np.ndarray, box: Box) -> np.ndarray:
         height, width = image_bgr.shape[:2]

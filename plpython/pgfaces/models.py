@@ -77,6 +77,55 @@ def dlib_resnet_onnx(dat_path: str) -> Path:
     return shared(("dlib-resnet-onnx", dat_path), lambda: dlib_onnx.onnx_model_file(dat_path, cache_dir()))
 
 
+# A model hub (Hugging Face) out of reach: huggingface_hub retries for ~25 s, in native waits no cancel stops, and
+# every backend would wait again. One look at the hub's host, at most this long, decides; a failed look is
+# remembered for HUB_RETRY_AFTER seconds in the model cache, which every backend of the server shares.
+HUB_PROBE_SECONDS = 0.3
+HUB_RETRY_AFTER = 300.0
+
+
+def hub_unreachable(endpoint: str, offline: bool = False) -> str | None:
+    """Why the model hub at `endpoint` (a URL) cannot be used now, or None when its host answers."""
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    if offline:
+        return "HF_HUB_OFFLINE is set"
+    url = urlsplit(endpoint)
+    host, port = url.hostname or endpoint, url.port or (80 if url.scheme == "http" else 443)
+    marker = cache_dir() / f"unreachable-{host}-{port}"
+    try:
+        age = time.time() - marker.stat().st_mtime
+        if 0 <= age < HUB_RETRY_AFTER:
+            return f"{marker.read_text().strip()}, {age:.0f} s ago; looked at again after {HUB_RETRY_AFTER:.0f} s"
+    except OSError:
+        pass
+    looked, answer = threading.Event(), {}
+
+    def look():  # a thread: name resolution itself can hang for many seconds
+        try:
+            socket.create_connection((host, port), timeout=HUB_PROBE_SECONDS).close()
+            answer["ok"] = True
+        except OSError as exc:
+            answer["error"] = exc.strerror or "no connection"
+        finally:
+            looked.set()
+
+    threading.Thread(target=look, name="pgfaces-hub-probe", daemon=True).start()
+    looked.wait(HUB_PROBE_SECONDS)
+    if answer.get("ok"):
+        marker.unlink(missing_ok=True)
+        return None
+    why = f"{host} cannot be reached: {answer['error']}" if "error" in answer else \
+        f"{host} did not answer within {HUB_PROBE_SECONDS} s"
+    try:
+        marker.write_text(why + "\n")
+    except OSError:
+        pass  # not remembered: the next backend looks again (for at most HUB_PROBE_SECONDS)
+    return why
+
+
 def freeze(value):
     """A hashable version of a JSON-like value, for cache keys."""
     if isinstance(value, dict):

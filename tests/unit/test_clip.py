@@ -73,5 +73,58 @@ def test_without_model_path_the_hub_is_needed(monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(ModelError, match="no hub is reachable.*model_path"):
+    with pytest.raises(ModelError, match="not available offline.*model_path"):
         get_embedder("clip", {"patch_size": 32, "version": 1, "test": "offline"})
+
+
+@pytest.fixture
+def no_hub(monkeypatch, tmp_path):
+    """A hub that cannot be reached, nothing fetched from it before, and an empty model cache (issue 20, N3)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("PGFACES_MODEL_CACHE", str(tmp_path / "models"))
+    return constants
+
+
+def hub_error(params) -> str:
+    from pgfaces.clip import ClipEmbedder
+
+    with pytest.raises(ModelError) as failure:
+        ClipEmbedder(params)  # not through the registry: no failure cached in this process
+    message = str(failure.value)
+    assert "\n" not in message and "Error" not in message, message
+    assert "not available offline" in message and "embedder_params model_path" in message, message
+    return message
+
+
+def test_an_unreachable_hub_is_looked_at_once_and_remembered(no_hub, monkeypatch, tmp_path):
+    import socket
+
+    monkeypatch.setattr(no_hub, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    assert "127.0.0.1 cannot be reached" in hub_error({})
+    assert (tmp_path / "models" / "unreachable-127.0.0.1-9").is_file()  # every backend of the server sees it
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the hub was looked at again")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    assert "s ago" in hub_error({"version": 1})
+
+
+def test_a_hub_that_does_not_answer_is_given_up_on_at_once(no_hub, monkeypatch):
+    import socket
+    import threading
+
+    hanging = threading.Event()
+
+    def silent(*args, **kwargs):  # a firewall that drops packets, or a name server that never replies
+        hanging.wait(30)
+        raise OSError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", silent)
+    try:
+        assert "huggingface.co did not answer within 0.3 s" in hub_error({})
+    finally:
+        hanging.set()
