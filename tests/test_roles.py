@@ -176,7 +176,7 @@ def test_statement_timeout_stops_a_long_search(role_db, admin_url, role):
 # until sql/idempotent/090-grants.sql lists it, and nothing internal (pgfaces_py_*, reprocess, ...) is on a list.
 SEARCH = {"find_faces_near", "find_photos_near", "find_photos_of", "find_faces_like", "find_photos_like",
           "face_embedding", "detect_and_embed", "km_between", "face_key",
-          "pgfaces_profile", "pgfaces_operator", "pgfaces_limits", "pgfaces_is_client_side"}
+          "pgfaces_profile", "pgfaces_operator", "pgfaces_limits", "pgfaces_is_client_side", "pgfaces_person_name"}
 SEARCH |= {"find_photos_with", "suggest_people", "suggest_merges",
            "pgfaces_deferred"}  # the WHEN of the photos triggers, evaluated as the user who inserts
 EDIT_PEOPLE = {"remember_face", "name_person", "merge_people", "assign_face", "unassign_face", "hide_person",

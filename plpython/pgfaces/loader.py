@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 
+from .terminal import printable
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 
 
@@ -38,7 +40,8 @@ class LoadReport:
             f"({self.photos_per_second:.2f} photos/s); {self.skipped} already loaded; {len(self.failed)} failed"
         ]
         # The server's message already starts with the file's name; say it once.
-        lines += [f"  FAILED {name}: {reason.removeprefix(f'{name}: ')}" for name, reason in self.failed]
+        lines += [f"  FAILED {printable(name)}: {printable(reason.removeprefix(f'{name}: '))}"
+                  for name, reason in self.failed]
         return "\n".join(lines)
 
 

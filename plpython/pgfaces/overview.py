@@ -9,6 +9,8 @@ import dataclasses
 import datetime as dt
 import html
 
+from .terminal import printable
+
 STRIP = 12  # face thumbnails per person on the page
 
 
@@ -68,7 +70,7 @@ def table(persons: list[Person], unassigned: Unassigned) -> str:
 
     lines = [f"{'person':>7}  {'name':<28} {'faces':>6} {'photos':>6}  {'first':<10}  {'last':<10}  cover"]
     for p in persons:
-        name = p.label + (" (hidden)" if p.hidden else "")
+        name = printable(p.label) + (" (hidden)" if p.hidden else "")
         lines.append(f"{p.person_id:>7}  {name[:28]:<28} {p.faces:>6} {p.photos:>6}  {day(p.first_taken_at):<10}  "
                      f"{day(p.last_taken_at):<10}  {p.cover_face_id or '-'}")
     lines.append(f"{len(persons)} people; faces in no person: {unassigned.summary()}")

@@ -12,6 +12,8 @@ import dataclasses
 import datetime as dt
 import html
 
+from .terminal import printable
+
 
 @dataclasses.dataclass
 class Match:
@@ -83,7 +85,8 @@ def reference_embeddings(conn, image: bytes | None, person: str | None, profile:
         return [conn.execute("select face_embedding(%s, %s)::text", (image, profile)).fetchone()[0]]
     rows = conn.execute(
         "select r.embedding::text from person_references r join people pe on pe.id = r.person_id"
-        " where pe.name = %s and r.profile = (pgfaces_profile(%s)).name", (person, profile)).fetchall()
+        " where pe.name = pgfaces_person_name(%s) and r.profile = (pgfaces_profile(%s)).name",
+        (person, profile)).fetchall()
     if not rows:
         conn.execute("select * from find_photos_of(%s, 1, null, %s)", (person, profile))  # raises the SQL error
     return [r[0] for r in rows]
@@ -149,7 +152,7 @@ def format_table(matches: list[Match]) -> str:
     lines = [f"{'rank':>4}  {'distance':>8}  {'photo':>6}  {'taken':<16}  file"]
     for rank, m in enumerate(matches, 1):
         taken = m.taken_at.strftime("%Y-%m-%d %H:%M") if m.taken_at else "-"
-        lines.append(f"{rank:>4}  {m.distance:8.4f}  {m.photo_id:>6}  {taken:<16}  {m.filename}")
+        lines.append(f"{rank:>4}  {m.distance:8.4f}  {m.photo_id:>6}  {taken:<16}  {printable(m.filename)}")
     return "\n".join(lines)
 
 

@@ -48,9 +48,10 @@ as $$
 declare
     pe people;
 begin
-    select * into pe from people where people.name = trim(pgfaces_person_named.name);
+    name := pgfaces_person_name(name);  -- the one rule for names (025-people.sql)
+    select * into pe from people where people.name = pgfaces_person_named.name;
     if not found then
-        raise exception 'unknown person %', coalesce('"' || name || '"', 'NULL')
+        raise exception 'unknown person "%"', name
             using errcode = 'invalid_parameter_value',
                   hint = 'name_person(person_id, name) names one of people_overview; remember_face(name, image) adds one';
     end if;
@@ -314,7 +315,7 @@ begin
     pe := pgfaces_person_named(name);
     select coalesce(array_agg(q.embedding), '{}') into queries from pgfaces_person_queries(pe, p) q;
     if cardinality(queries) = 0 then
-        raise exception 'person "%" has no reference face for profile "%"', name, p.name
+        raise exception 'person "%" has no reference face for profile "%"', pe.name, p.name
             using errcode = 'invalid_parameter_value',
                   hint = format('run remember_face or reprocess(%L)', p.name);
     end if;
@@ -357,6 +358,7 @@ begin
     if names is null or cardinality(names) = 0 then
         raise exception 'find_photos_with needs at least one name' using errcode = 'invalid_parameter_value';
     end if;
+    names := array(select pgfaces_person_name(u.name) from unnest(names) u(name));  -- one rule for names
     select u.name into unknown from unnest(names) u(name) where not exists (select from people pe where pe.name = u.name)
     limit 1;
     if found then

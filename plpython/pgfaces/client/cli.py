@@ -14,10 +14,11 @@ from typing import Callable
 
 from .. import loader, search as s
 from ..errors import PgfacesError
+from ..terminal import printable
 
 
 def _fail(message: str) -> int:
-    print(f"pgfaces: {message}", file=sys.stderr)
+    print(f"pgfaces: {printable(message)}", file=sys.stderr)
     return 1
 
 
@@ -37,7 +38,7 @@ def _connect(dsn: str):
     from . import connect
 
     conn = connect(dsn)
-    conn.add_notice_handler(lambda d: print(f"NOTICE: {d.message_primary}", file=sys.stderr))
+    conn.add_notice_handler(lambda d: print(f"NOTICE: {printable(d.message_primary)}", file=sys.stderr))
     return conn
 
 
@@ -137,7 +138,7 @@ def cluster(dsn: str, profile: str | None = None, local: bool | None = None) -> 
 
     def body() -> int:
         with _connect(dsn) as conn:
-            changed = cluster_faces(conn, profile, local, progress=lambda m: print(m, file=sys.stderr, flush=True))
+            changed = cluster_faces(conn, profile, local, progress=lambda m: print(printable(m), file=sys.stderr, flush=True))
         print(f"{changed} faces changed person")
         return 0
     return _run(body)

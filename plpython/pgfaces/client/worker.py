@@ -21,6 +21,7 @@ import time
 from .. import analysis
 from ..errors import PgfacesError
 from ..records import FACE_COLUMNS
+from ..terminal import printable
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ class WorkReport:
         lines = [f"analysed {self.done} photo(s) with {self.faces} face(s) in {self.seconds:.1f} s "
                  f"({rate:.2f} photos/s); {self.retried} error(s) queued again; {self.lost} lost to another worker; "
                  f"{len(self.failed)} failed"]
-        lines += [f"  FAILED {name}: {reason.removeprefix(f'{name}: ')}" for name, reason in self.failed]
+        lines += [f"  FAILED {printable(name)}: {printable(reason.removeprefix(f'{name}: '))}"
+                  for name, reason in self.failed]
         return "\n".join(lines)
 
 
