@@ -47,7 +47,8 @@ def reference(data: bytes | None, profile: dict, limits: Limits = Limits()) -> R
     """The largest face of a search reference, embedded; NoFaceError when it has none."""
     try:
         _check_present(data)
-        found = pipeline.reference_face(data, profile, limits)
+        imaging.verify(data, limits)  # before any model is loaded for it
+        found = pipeline.reference_face(data, profile, limits, read_metadata(data))
     except PgfacesError as exc:
         raise with_subject(REFERENCE, exc) from exc
     if found is None:

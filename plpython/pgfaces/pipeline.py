@@ -106,9 +106,11 @@ def detect_and_embed(data: bytes, profile: dict, limits: Limits = Limits(), meta
     return faces
 
 
-def reference_face(data: bytes, profile: dict, limits: Limits = Limits()) -> Reference | None:
-    """The largest face of a reference image, embedded, and how many faces the image has; None without a face."""
-    faces, found = _detect_and_embed(data, profile, limits, None, largest_only=True)
+def reference_face(data: bytes, profile: dict, limits: Limits = Limits(), meta: PhotoMeta | None = None
+                   ) -> Reference | None:
+    """The largest face of a reference image, embedded, and how many faces the image has; None without a face.
+    `meta` as for detect_and_embed."""
+    faces, found = _detect_and_embed(data, profile, limits, meta, largest_only=True)
     return Reference(faces[0], found) if faces else None
 
 
