@@ -132,8 +132,11 @@ def _check_jpeg(data: bytes) -> None:
     """A frame header and entropy-coded data after it, at least one bit per 8x8 block where Huffman-coded."""
     pos, frame, n = 2, None, len(data)
     while pos + 4 <= n:
-        if data[pos] != 0xFF:
-            raise ImageError("corrupt JPEG (a marker is missing before the image data)")
+        if data[pos] != 0xFF:  # stray bytes between segments: decoders skip to the next marker, and so do we
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                break
+            continue
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
