@@ -122,3 +122,17 @@ def test_a_profile_whose_model_hub_is_out_of_reach_fails_at_once_in_every_backen
         assert "not available offline" in message and "embedder_params model_path" in message, message
         assert not any(word in message for word in LIBRARY_WORDS), message
         assert waited < 5, f"the hub's failure took {waited:.1f} s"  # it took 25 s: this is no speed target
+
+
+def test_the_loader_reads_no_file_over_the_byte_limit(make_database, admin_url, tmp_path, monkeypatch):
+    from pgfaces import loader
+
+    url = make_database()
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'alter database "{url.rsplit("/", 1)[1]}" set pgfaces.max_image_bytes = 100000')
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as f:
+        f.truncate(1 << 30)  # a 1 GiB file (sparse): never read, not even to hash it
+    monkeypatch.setattr(loader, "sha256_file", lambda path: pytest.fail(f"{path} was read"))
+    report = loader.load(url, [str(huge)], progress=False)
+    assert report.failed == [(str(huge), "image is 1073741824 bytes, more than the limit of 100000 bytes")]

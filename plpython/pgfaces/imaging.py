@@ -76,12 +76,17 @@ def _refuse_format(fmt: str, data: bytes) -> None:
     raise ImageError(f"not a supported image (unknown format, starts with {bytes(data[:8]).hex()})")
 
 
+def check_length(length: int, limits: Limits) -> None:
+    """Refuse more bytes than the limit (the loaders ask before they read a file)."""
+    if length > limits.max_bytes:
+        raise LimitError(f"image is {length} bytes, more than the limit of {limits.max_bytes} bytes")
+
+
 def check_bytes(data: bytes | None, limits: Limits) -> str:
     """Check emptiness, size and format; return the format name."""
     if data is None or len(data) == 0:
         raise ImageError("empty image")
-    if len(data) > limits.max_bytes:
-        raise LimitError(f"image is {len(data)} bytes, more than the limit of {limits.max_bytes} bytes")
+    check_length(len(data), limits)
     fmt = sniff_format(data)
     _refuse_format(fmt, data)
     return fmt

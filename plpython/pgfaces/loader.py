@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+from .errors import PgfacesError
 from .terminal import printable
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
@@ -70,18 +71,31 @@ def collect(paths: list[str]) -> tuple[list[pathlib.Path], list[tuple[str, str]]
 
 
 def sha256_file(path: pathlib.Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def skip_known(conn, files: list[pathlib.Path], report: LoadReport) -> list[pathlib.Path]:
-    """The files whose bytes the database does not hold yet; the rest count as skipped, unreadable ones as failed."""
+    """The files whose bytes the database does not hold yet; the rest count as skipped, unreadable ones and those
+    over the server's byte limit (never read into memory) as failed."""
+    from .imaging import check_length
+    from .records import Limits
+
     known = {r[0] for r in conn.execute("select sha256 from photos")}
+    limits = Limits(max_bytes=conn.execute("select max_image_bytes from pgfaces_limits()").fetchone()[0])
     todo = []
     for f in files:
         try:
+            check_length(f.stat().st_size, limits)
             digest = sha256_file(f)
         except OSError as e:
             report.failed.append((str(f), e.strerror or str(e)))
+            continue
+        except PgfacesError as e:
+            report.failed.append((str(f), str(e)))
             continue
         if digest in known:
             report.skipped += 1
