@@ -10,6 +10,7 @@ import time
 import psycopg
 import pytest
 
+import attack_images as ai
 import images as im
 from conftest import SHARED_FACES, plain
 from queueing import drain
@@ -18,9 +19,9 @@ FACE = SHARED_FACES / "party" / "real" / "face-api.js__examples__images__amy__am
 LIBRARY_WORDS = ("PngImagePlugin", "MAX_TEXT_CHUNK", "decoder error", "LocalEntryNotFoundError", "Error")
 
 AMPLIFIERS = {  # each a few kB at most, declaring 10000x10000 pixels (300 MB decoded)
-    "one-row.png": (im.png_one_row(), "truncated PNG (52 bytes of pixel data cannot hold 10000x10000 pixels)"),
+    "one-row.png": (ai.png_one_row(), "truncated PNG (52 bytes of pixel data cannot hold 10000x10000 pixels)"),
     "tiny-scan.jpg": (im.jpeg_declaring(10000, 10000), "truncated JPEG (75 bytes of image data cannot hold"),
-    "one-strip.tif": (im.tiff_declaring(10000, 10000), "truncated TIFF"),
+    "one-strip.tif": (ai.tiff_declaring(10000, 10000), "truncated TIFF"),
 }
 
 
@@ -57,13 +58,13 @@ def test_no_search_or_reference_decodes_it(db, call):
 def test_deferred_photos_are_checked_when_stored(url):
     with psycopg.connect(url, autocommit=True, options="-c pgfaces.analyse=deferred") as conn:
         with pytest.raises(psycopg.errors.DataException) as failure:
-            conn.execute("insert into photos (filename, image) values ('late.png', %s)", (im.png_one_row(),))
+            conn.execute("insert into photos (filename, image) values ('late.png', %s)", (ai.png_one_row(),))
     assert "late.png: truncated PNG" in plain(failure.value)
 
 
 @pytest.mark.parametrize("data, reason", [
-    (im.png_with_text_bomb(), "a compressed text chunk expands to more than 1 MiB"),
-    (im.tiff_damaged("jpeg"), "corrupt TIFF (its image data is damaged)"),
+    (ai.png_with_text_bomb(), "a compressed text chunk expands to more than 1 MiB"),
+    (ai.tiff_damaged("jpeg"), "corrupt TIFF (its image data is damaged)"),
 ])
 def test_library_messages_reach_the_user_in_plain_words(db, data, reason):
     with pytest.raises(psycopg.errors.DataException) as failure:

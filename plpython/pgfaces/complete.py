@@ -5,7 +5,8 @@ of a hundred bytes declaring 10000x10000 pixels would otherwise cost 300 MB and 
 PNG: the chunks are walked and the compressed pixel data is inflated in small pieces (nothing kept) until it holds
 every row the header declares. JPEG: entropy-coded data of at least one bit per 8x8 block (no Huffman-coded image
 has less). TIFF: every strip or tile lies inside the file, and expands at most as far as its compression can.
-WebP: the RIFF container is whole. GIF and BMP: their decoders refuse missing data themselves (tests/test_attacks_inputs.py).
+WebP: the RIFF container is whole. GIF and BMP: their decoders refuse missing data themselves
+(tests/unit/test_complete.py).
 """
 
 from __future__ import annotations

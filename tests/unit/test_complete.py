@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import attack_images as ai  # noqa: E402
 import images as im  # noqa: E402
 
 from pgfaces import imaging, metadata  # noqa: E402
@@ -35,15 +36,15 @@ def never_decoded(monkeypatch):
 
 
 AMPLIFIERS = {
-    "png-one-row": (im.png_one_row(), "truncated PNG (52 bytes of pixel data cannot hold 10000x10000 pixels)"),
+    "png-one-row": (ai.png_one_row(), "truncated PNG (52 bytes of pixel data cannot hold 10000x10000 pixels)"),
     "png-half-rows": (im.png_declaring(300, 300, idat=zlib.compress(np.random.default_rng(1).bytes(150 * 901))),
                       "truncated PNG (its pixel data ends at 50% of the image)"),
     "png-no-pixel-data": (im.png_declaring(100, 100, idat=b""), "truncated PNG (no pixel data)"),
     "jpeg-tiny-scan": (im.jpeg_declaring(10000, 10000), "truncated JPEG"),
     "jpeg-no-scan": (im.corrupt_jpeg_markers(im.jpeg())["no-sos"], "truncated JPEG (no image data)"),
-    "tiff-deflate": (im.tiff_declaring(10000, 10000), "truncated TIFF"),
-    "tiff-lzw": (im.tiff_declaring(10000, 10000, "tiff_lzw"), "truncated TIFF"),
-    "tiff-packbits": (im.tiff_declaring(10000, 10000, "packbits"), "truncated TIFF"),
+    "tiff-deflate": (ai.tiff_declaring(10000, 10000), "truncated TIFF"),
+    "tiff-lzw": (ai.tiff_declaring(10000, 10000, "tiff_lzw"), "truncated TIFF"),
+    "tiff-packbits": (ai.tiff_declaring(10000, 10000, "packbits"), "truncated TIFF"),
 }
 
 
@@ -105,7 +106,7 @@ def test_every_complete_encoding_passes(name, flat):
 
 
 def test_png_exif_after_the_pixels_is_read_without_decoding_them(monkeypatch):
-    data = im.png_exif_after_pixels(orientation=6)
+    data = ai.png_exif_after_pixels(orientation=6)
     monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("the pixels were decoded for EXIF"))
     meta = metadata.read_metadata(data)
     assert (meta.orientation, meta.width, meta.height) == (6, 48, 64)
@@ -118,8 +119,8 @@ def test_a_truncated_png_s_exif_is_read_without_a_traceback(caplog, capsys):
 
 
 @pytest.mark.parametrize("data, reason", [
-    (im.png_with_text_bomb(), "a compressed text chunk expands to more than 1 MiB"),
-    (im.tiff_damaged("jpeg"), "corrupt TIFF (its image data is damaged)"),
+    (ai.png_with_text_bomb(), "a compressed text chunk expands to more than 1 MiB"),
+    (ai.tiff_damaged("jpeg"), "corrupt TIFF (its image data is damaged)"),
 ])
 def test_library_messages_become_plain_reasons(data, reason):
     with pytest.raises(ImageError) as failure:
@@ -129,7 +130,8 @@ def test_library_messages_become_plain_reasons(data, reason):
 
 
 @pytest.mark.parametrize("text, reason", [
-    ("Decompressed data too large for PngImagePlugin.MAX_TEXT_CHUNK", "a compressed text chunk expands to more than 1 MiB"),
+    ("Decompressed data too large for PngImagePlugin.MAX_TEXT_CHUNK",
+     "a compressed text chunk expands to more than 1 MiB"),
     ("decoder error -2", "its image data is damaged"),
     ("An error happened: LocalEntryNotFoundError", "its data is damaged"),
     ("cannot identify image file <_io.BytesIO object at 0x7f00>", "its data is damaged"),
@@ -143,3 +145,11 @@ def test_a_legitimate_bomb_within_the_limit_still_decodes():
     data = im.png_bomb(2000)
     assert imaging.decode_upright(data).shape == (2000, 2000, 3)
     assert np.asarray(Image.open(io.BytesIO(data))).sum() == 0
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP"])
+def test_gif_and_bmp_decoders_refuse_missing_data_themselves(fmt):
+    pic = picture(2000, 1500)
+    data = im.encode(pic.convert("P") if fmt == "GIF" else pic, fmt)
+    with pytest.raises(ImageError, match="the file ends before its image data does"):
+        imaging.decode_upright(data[: len(data) // 3])

@@ -138,7 +138,8 @@ def cluster(dsn: str, profile: str | None = None, local: bool | None = None) -> 
 
     def body() -> int:
         with _connect(dsn) as conn:
-            changed = cluster_faces(conn, profile, local, progress=lambda m: print(printable(m), file=sys.stderr, flush=True))
+            changed = cluster_faces(conn, profile, local,
+                                    progress=lambda m: print(printable(m), file=sys.stderr, flush=True))
         print(f"{changed} faces changed person")
         return 0
     return _run(body)
