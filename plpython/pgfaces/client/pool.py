@@ -12,7 +12,7 @@ import multiprocessing
 import pathlib
 from concurrent.futures.process import BrokenProcessPool
 
-from .. import analysis
+from .. import analysis, originals
 from ..errors import PgfacesError
 from ..records import Limits, PhotoAnalysis
 
@@ -25,6 +25,7 @@ class Analysed:
     data: bytes = b""
     result: PhotoAnalysis | None = None
     error: str | None = None
+    preview: bytes | None = None  # kept in the row instead of the bytes (originals outside the database)
 
 
 def _init_worker() -> None:
@@ -36,13 +37,14 @@ def _init_worker() -> None:
         pass
 
 
-def analyse_file(filename: str, profile_dicts: list[dict], lim: Limits) -> Analysed:
+def analyse_file(filename: str, profile_dicts: list[dict], lim: Limits, with_preview: bool = False) -> Analysed:
     try:
         data = pathlib.Path(filename).read_bytes()
     except OSError as e:
         return Analysed(filename, error=e.strerror or str(e))
     try:
-        return Analysed(filename, data, analysis.analyse_photo(data, filename, profile_dicts, lim))
+        result = analysis.analyse_photo(data, filename, profile_dicts, lim)
+        return Analysed(filename, data, result, preview=originals.preview(data, lim) if with_preview else None)
     except PgfacesError as e:
         return Analysed(filename, error=str(e))
     except Exception as e:  # noqa: BLE001 - as on the server, one file's failure (even a bug) never stops the rest
@@ -57,7 +59,7 @@ def _mp_context():
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def analyse_all(files: list, profile_dicts: list[dict], lim: Limits, workers: int):
+def analyse_all(files: list, profile_dicts: list[dict], lim: Limits, workers: int, with_preview: bool = False):
     """Yields an Analysed per file, in completion order, from a pool of `workers` processes."""
     queue, solo, analysed = [str(f) for f in files], False, 0
     context = _mp_context()
@@ -73,7 +75,7 @@ def analyse_all(files: list, profile_dicts: list[dict], lim: Limits, workers: in
                     if name is None:
                         break
                     try:
-                        inflight[pool.submit(analyse_file, name, profile_dicts, lim)] = name
+                        inflight[pool.submit(analyse_file, name, profile_dicts, lim, with_preview)] = name
                     except BrokenProcessPool:
                         broken.append(name)
                         broken.extend(pending)
