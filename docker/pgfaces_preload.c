@@ -47,10 +47,11 @@ static const struct config_enum_entry analyse_options[] = {
 
 /*
  * A list setting's entries: comma-separated, spaces around them ignored. Each must start with one of `prefixes`
- * (NULL-terminated) and hold no control character; an empty list allows nothing.
+ * (NULL-terminated) followed by at least `more` characters, and hold no control character; an empty list allows
+ * nothing.
  */
 static bool
-check_list(char **newval, const char *what, const char *const *prefixes)
+check_list(char **newval, const char *what, const char *const *prefixes, size_t more)
 {
 	const char *p = *newval ? *newval : "";
 
@@ -76,7 +77,7 @@ check_list(char **newval, const char *what, const char *const *prefixes)
 				return false;
 			}
 		for (int i = 0; prefixes[i]; i++)
-			if ((size_t) (end - start) > strlen(prefixes[i]) && strncmp(start, prefixes[i], strlen(prefixes[i])) == 0)
+			if ((size_t) (end - start) >= strlen(prefixes[i]) + more && strncmp(start, prefixes[i], strlen(prefixes[i])) == 0)
 				ok = true;
 		if (!ok)
 		{
@@ -92,7 +93,7 @@ check_originals_dirs(char **newval, void **extra, GucSource source)
 {
 	static const char *const prefixes[] = {"/", NULL};
 
-	return check_list(newval, "each entry must be an absolute folder path", prefixes);
+	return check_list(newval, "each entry must be an absolute folder path", prefixes, 0);
 }
 
 static bool
@@ -100,7 +101,7 @@ check_originals_urls(char **newval, void **extra, GucSource source)
 {
 	static const char *const prefixes[] = {"http://", "https://", "s3://", NULL};
 
-	return check_list(newval, "each entry must be a URL prefix (http://, https:// or s3://)", prefixes);
+	return check_list(newval, "each entry must be a URL prefix (http://, https:// or s3://) with a host", prefixes, 1);
 }
 
 static void

@@ -17,7 +17,9 @@ import hashlib
 import os
 import posixpath
 import stat
+import urllib.error
 import urllib.parse
+import urllib.request
 
 from . import imaging
 from .errors import (ImageError, LimitError, NeedsClientWorker, OriginalChanged, OriginalError, OriginalMissing,
@@ -154,9 +156,6 @@ def _fetch(url: str, acc: Access) -> bytes:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() == "s3":
         return _fetch_s3(url, parts, acc)
-    import urllib.error
-    import urllib.request
-
     class Redirects(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, req, fp, code, msg, headers, newurl):
             target = urllib.parse.urljoin(req.full_url, newurl)

@@ -68,7 +68,7 @@ declare
         'pgfaces_claim_job', 'pgfaces_run_job', 'pgfaces_finish_job', 'pgfaces_fail_job', 'retry_failed',
         'pgfaces_profile', 'pgfaces_limits', 'pgfaces_is_client_side',
         -- originals outside the database: what a worker may read, and a URL original's description
-        'pgfaces_originals', 'pgfaces_original_fetched'];
+        'pgfaces_originals', 'pgfaces_original_fetched', 'pgfaces_url_original'];
 begin
     for f in
         select p.oid::regprocedure from pg_proc p

@@ -143,9 +143,10 @@ def _run_here(conn, name: str, job: tuple, options: Options, cache: dict) -> tup
     return state, None, message
 
 
-def _nothing_left(conn) -> bool:
-    return not conn.execute("select exists (select from analysis_queue where state in ('queued', 'running'))"
-                            ).fetchone()[0]
+def _nothing_left(conn, in_server: bool) -> bool:
+    """Nothing queued or running that this worker could take (the server's leave URL originals to client workers)."""
+    return not conn.execute("select exists (select from analysis_queue q where q.state in ('queued', 'running')"
+                            " and (%s or not pgfaces_url_original(q.photo_id)))", (not in_server,)).fetchone()[0]
 
 
 def run_loop(dsn: str, name: str, in_server: bool, options: Options = Options(),
@@ -162,7 +163,7 @@ def run_loop(dsn: str, name: str, in_server: bool, options: Options = Options(),
                     conn = _connect(dsn, name)
                 job = conn.execute(CLAIM, (name, options.lease, options.max_attempts, not in_server)).fetchone()
                 if job is None:
-                    if options.until_empty and _nothing_left(conn):
+                    if options.until_empty and _nothing_left(conn, in_server):
                         break
                     time.sleep(options.poll)
                     continue
