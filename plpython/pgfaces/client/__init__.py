@@ -27,6 +27,7 @@ import pathlib
 import time
 
 from .. import analysis, loader, originals, profiles as profile_rows
+from ..errors import PgfacesError, with_subject
 from ..records import FACE_COLUMNS, Limits, PhotoAnalysis, vector_text
 from . import pool
 
@@ -160,14 +161,18 @@ def load(dsn_or_conn, paths: list[str], workers: int | None = None, profile: str
         conn.execute("select set_config('pgfaces.analyse', %s, false)", ("deferred" if deferred else "immediate",))
         todo = loader.skip_known(conn, files, report)
         bar = loader.Progress(len(todo), progress)
-        for item in pool.analyse_all(todo, profile_dicts, lim, workers, with_preview=keep_outside):
+        for item in pool.analyse_all(todo, profile_dicts, lim, workers):
             if item.error is None:
                 try:
-                    faces = write_photo(conn, item.result, item.data, item.preview)
+                    # The preview is a reduced decode (a few ms): made here, where the row is written.
+                    preview = originals.preview(item.data, lim) if keep_outside else None
+                    faces = write_photo(conn, item.result, item.data, preview)
                 except psycopg.Error as e:
                     item.error = f"{item.filename}: {e.diag.message_primary or e}"
                     if conn.broken:
                         raise
+                except PgfacesError as e:  # the preview of a photo whose pixels a deferred load did not decode
+                    item.error = str(with_subject(item.filename, e))
                 else:
                     if faces is None:
                         report.skipped += 1

@@ -12,7 +12,7 @@ import multiprocessing
 import pathlib
 from concurrent.futures.process import BrokenProcessPool
 
-from .. import analysis, originals
+from .. import analysis
 from ..errors import PgfacesError
 from ..records import Limits, PhotoAnalysis
 
@@ -25,7 +25,6 @@ class Analysed:
     data: bytes = b""
     result: PhotoAnalysis | None = None
     error: str | None = None
-    preview: bytes | None = None  # kept in the row instead of the bytes (originals outside the database)
 
 
 def _init_worker() -> None:
@@ -37,14 +36,13 @@ def _init_worker() -> None:
         pass
 
 
-def analyse_file(filename: str, profile_dicts: list[dict], lim: Limits, with_preview: bool = False) -> Analysed:
+def analyse_file(filename: str, profile_dicts: list[dict], lim: Limits) -> Analysed:
     try:
         data = pathlib.Path(filename).read_bytes()
     except OSError as e:
         return Analysed(filename, error=e.strerror or str(e))
     try:
-        result = analysis.analyse_photo(data, filename, profile_dicts, lim)
-        return Analysed(filename, data, result, preview=originals.preview(data, lim) if with_preview else None)
+        return Analysed(filename, data, analysis.analyse_photo(data, filename, profile_dicts, lim))
     except PgfacesError as e:
         return Analysed(filename, error=str(e))
     except Exception as e:  # noqa: BLE001 - as on the server, one file's failure (even a bug) never stops the rest
@@ -59,7 +57,7 @@ def _mp_context():
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def analyse_all(files: list, profile_dicts: list[dict], lim: Limits, workers: int, with_preview: bool = False):
+def analyse_all(files: list, profile_dicts: list[dict], lim: Limits, workers: int):
     """Yields an Analysed per file, in completion order, from a pool of `workers` processes."""
     queue, solo, analysed = [str(f) for f in files], False, 0
     context = _mp_context()
@@ -75,7 +73,7 @@ def analyse_all(files: list, profile_dicts: list[dict], lim: Limits, workers: in
                     if name is None:
                         break
                     try:
-                        inflight[pool.submit(analyse_file, name, profile_dicts, lim, with_preview)] = name
+                        inflight[pool.submit(analyse_file, name, profile_dicts, lim)] = name
                     except BrokenProcessPool:
                         broken.append(name)
                         broken.extend(pending)
