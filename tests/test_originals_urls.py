@@ -16,6 +16,7 @@ import images as im
 import outside as o
 import queueing as q
 from conftest import plain
+from pgfaces import originals
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_a_url_is_left_to_client_workers_and_analysed_by_one(web):
             "select sha256, size_bytes, preview, array[width, height] from photos where id = %s",
             (photo_id,)).fetchone()
         assert sha == hashlib.sha256(path.read_bytes()).hexdigest() and size == path.stat().st_size
-        assert bytes(preview[:3]) == b"\xff\xd8\xff" and tuple(size_wh) == Image.open(path).size
+        assert originals.is_preview(bytes(preview)) and tuple(size_wh) == Image.open(path).size
         ref = im.jpeg(Image.open(o.AMY[0]), quality=70)
         assert (photo_id,) in conn.execute("select photo_id from find_photos_like(%s, 5)", (ref,)).fetchall()
     # Queued again (reprocess through the queue), the fetch must bring the same bytes.
@@ -111,7 +112,8 @@ FORGED = [
     ({**GOOD, "width": 10**9, "height": 10**9}, 100, None, "22023"),
     ({**GOOD, "width": "x"}, 100, None, "22023"),
     (GOOD, 100, b"<html>", "22023"),
-    (GOOD, 100, b"\xff\xd8\xff" + b"0" * 2_000_000, "22023"),
+    (GOOD, 100, b"RIFF\0\0\0\0WEBP" + b"0" * 2_000_000, "22023"),
+    (GOOD, 100, b"\xff\xd8\xff" + b"0" * 100, "22023"),
     ({**GOOD, "latitude": 1000}, 100, None, "23514"),
 ]
 

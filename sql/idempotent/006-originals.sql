@@ -77,8 +77,9 @@ begin
         raise exception 'width and height must be positive and at most pgfaces.max_pixels (%) together', lim.max_pixels
             using errcode = 'invalid_parameter_value';
     end if;
-    if preview is not null and (length(preview) > 1048576 or substr(preview, 1, 3) <> '\xffd8ff'::bytea) then
-        raise exception 'preview must be a JPEG of at most 1 MiB' using errcode = 'invalid_parameter_value';
+    if preview is not null and (length(preview) > 1048576 or substr(preview, 1, 4) <> 'RIFF'::bytea
+                                or substr(preview, 9, 4) <> 'WEBP'::bytea) then
+        raise exception 'preview must be a WebP of at most 1 MiB' using errcode = 'invalid_parameter_value';
     end if;
     if not pgfaces_job_is_mine(photo_id, p.name, worker, attempt) then
         return 'lost';

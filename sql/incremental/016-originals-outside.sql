@@ -13,5 +13,5 @@ alter table photos add constraint photos_image_or_uri check ((image is null) <> 
 alter table photos add constraint photos_sha256_known check (sha256 is not null or uri ~ '^(https?|s3)://');
 -- One row per original: the same path twice would be one file described twice.
 create unique index photos_uri on photos (uri) where uri is not null;
--- The preview is a JPEG: compressed already (see 012-photo-bytes-uncompressed.sql).
+-- The preview is a WebP: compressed already (see 012-photo-bytes-uncompressed.sql).
 alter table photos alter column preview set storage external;
