@@ -6,6 +6,7 @@ database")."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 
 import psycopg
@@ -135,6 +136,22 @@ def test_only_the_allowed_folders_are_read(lib, admin_url):
     finally:
         o.allow(admin_url, url, dirs=str(folder))
     assert insert(writer, "inside.png", str(inside))
+
+
+def test_a_fifo_or_a_file_over_the_limit_is_refused_by_name(lib, admin_url):
+    folder, url, writer = lib
+    fifo, big = folder / "fifo.jpg", folder / "big.jpg"
+    os.mkfifo(fifo)  # opened without blocking, then refused: the backend never waits for a writer
+    with open(big, "wb") as f:
+        f.truncate(70 * 2**20)  # sparse: over pgfaces.max_image_bytes (64 MiB) without the disk
+    big.chmod(0o644)
+    with psycopg.connect(writer, autocommit=True) as conn:
+        with pytest.raises(psycopg.Error, match=f"{fifo}: not a regular file") as e:
+            conn.execute("insert into photos (filename, uri) values ('fifo.jpg', %s)", (str(fifo),))
+        plain(e.value)
+        with pytest.raises(psycopg.Error, match=f"{big}: image is 73400320 bytes, more than the limit") as e:
+            conn.execute("insert into photos (filename, uri) values ('big.jpg', %s)", (str(big),))
+        plain(e.value, ("22",))
 
 
 @pytest.mark.parametrize("uri, state", [
