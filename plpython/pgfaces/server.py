@@ -53,7 +53,9 @@ def access(plpy, GD, lim: Limits) -> originals.Access:
 
 def _original(plpy, GD, row: dict, lim: Limits) -> bytes:
     """A stored photo's bytes: its image, else the file its uri names (checked against its sha256)."""
-    return originals.read(row["image"], row["uri"], row["sha256"], access(plpy, GD, lim), fetch_urls=False)
+    if row["image"] is not None:
+        return bytes(row["image"])
+    return originals.read(None, row["uri"], row["sha256"], access(plpy, GD, lim), fetch_urls=False)
 
 
 def _ingest_profiles(plpy, GD) -> list[dict]:
@@ -87,13 +89,13 @@ def analyse_photo(plpy, GD, new: dict, deferred: bool = False) -> dict:
     lim = limits(plpy, GD)
     keep_outside = new.get("uri") is not None
     if keep_outside:
-        location = originals.parse(new["uri"])
+        location, acc = originals.parse(new["uri"]), access(plpy, GD, lim)
         new["uri"] = location.uri
-        originals.check(location, access(plpy, GD, lim))
-        if location.is_url:
+        if location.is_url:  # stored as it is: the client workers fetch it (photos_queue queues it)
+            originals.check(location, acc)
             new["sha256"] = new["preview"] = new["size_bytes"] = new["width"] = new["height"] = None
             return new
-        data = originals.read(None, location.uri, None, access(plpy, GD, lim), fetch_urls=False)
+        data = originals.read(None, location.uri, None, acc, fetch_urls=False)
     else:
         data = bytes(new["image"])
     new["image"] = None
