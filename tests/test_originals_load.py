@@ -74,3 +74,11 @@ def test_client_side_loads_paths_and_client_workers_read_them(make_database, adm
     assert report.failed == [(str(folder / "amy-2.png"),
                               f"{folder}/amy-2.png: the original is missing (no such file)")]
     assert rows(url)[str(folder / "amy-1.png")][4] >= 1
+
+
+def test_client_side_a_uri_that_is_no_path_or_url_is_refused(make_database, login_as):
+    url = make_database(client_side=True)
+    with psycopg.connect(login_as(url, "writer"), autocommit=True) as conn:
+        for uri in ("photos/a.jpg", "ftp://h/a.jpg", "/a\nb.jpg", "/" + "a" * 5000):
+            with pytest.raises(psycopg.errors.CheckViolation, match="photos_uri_form"):
+                conn.execute("insert into photos (filename, uri, sha256) values ('a.jpg', %s, %s)", (uri, "0" * 64))

@@ -9,6 +9,9 @@ alter table photos add column uri text;
 alter table photos add column preview bytea;
 alter table photos add column size_bytes bigint check (size_bytes > 0);  -- the original's size (NULL: stored before)
 alter table photos add constraint photos_image_or_uri check ((image is null) <> (uri is null));
+-- What a uri may look like (the INSERT trigger says why in its own words first; client-side, this is the check).
+alter table photos add constraint photos_uri_form
+    check (uri ~ '^(/|(https?|s3)://)' and length(uri) <= 4096 and uri !~ '[[:cntrl:]]');
 -- Only a URL's row waits for its hash: a path is read, and its hash taken, by the INSERT.
 alter table photos add constraint photos_sha256_known check (sha256 is not null or uri ~ '^(https?|s3)://');
 -- One row per original: the same path twice would be one file described twice.
