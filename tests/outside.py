@@ -79,6 +79,14 @@ def http_folder(folder: pathlib.Path):
         def log_message(self, *args):
             pass
 
+        def do_GET(self):  # /redirect?URL answers with a redirect there
+            if self.path.startswith("/redirect?"):
+                self.send_response(302)
+                self.send_header("Location", urllib.parse.unquote(self.path.split("?", 1)[1]))
+                self.end_headers()
+                return
+            super().do_GET()
+
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=os.fspath(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

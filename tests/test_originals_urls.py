@@ -75,6 +75,19 @@ def test_a_missing_url_fails_its_job_by_name(web):
     assert o.jobs(url)["nowhere.png"] == ("failed", f"{base}nowhere.png: the original is missing (HTTP 404)")
 
 
+def test_a_redirect_out_of_the_allowed_prefixes_is_not_followed(web):
+    folder, base, url, writer, worker_url = web
+    o.put(folder, o.AMY[3], "target.png")
+    insert(writer, "inside.png", base + "redirect?" + base + "target.png")
+    insert(writer, "outside.png", base + "redirect?http://localhost:1/x.png")
+    q.drain(worker_url, in_server=False, max_attempts=1)
+    jobs = o.jobs(url)
+    assert jobs["inside.png"] == ("done", None)
+    assert jobs["outside.png"] == ("failed", f"{base}redirect?http://localhost:1/x.png: redirected to "
+                                             "http://localhost:1/x.png, outside the URL prefixes the administrator "
+                                             f"allows (pgfaces.originals_urls: {base})")
+
+
 def test_the_same_bytes_at_two_urls_are_stored_once(web):
     folder, base, url, writer, worker_url = web
     o.put(folder, o.AMY[2], "first.png")

@@ -162,9 +162,15 @@ def _fetch(url: str, acc: Access) -> bytes:
     class Redirects(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, req, fp, code, msg, headers, newurl):
             target = urllib.parse.urljoin(req.full_url, newurl)
-            if urllib.parse.urlsplit(target).scheme.lower() not in ("http", "https"):
-                raise OriginalRefused(f"{url}: redirected to {target}, which is not http(s)")
-            check(parse(target), acc)
+            try:
+                allowed = urllib.parse.urlsplit(target).scheme.lower() in ("http", "https")
+                if allowed:
+                    check(parse(target), acc)
+            except (OriginalRefused, UriError):
+                allowed = False
+            if not allowed:
+                raise OriginalRefused(f"{url}: redirected to {target}, outside the URL prefixes the administrator "
+                                      f"allows (pgfaces.originals_urls: {', '.join(acc.urls) or 'none'})")
             return super().redirect_request(req, fp, code, msg, headers, newurl)
 
     opener = urllib.request.build_opener(Redirects)
