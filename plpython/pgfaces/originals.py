@@ -159,6 +159,7 @@ def _fetch(url: str, acc: Access) -> bytes:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() == "s3":
         return _fetch_s3(url, parts, acc)
+
     class Redirects(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, req, fp, code, msg, headers, newurl):
             target = urllib.parse.urljoin(req.full_url, newurl)
