@@ -6,6 +6,8 @@
  *    values an administrator chose hold against every role. pgfaces.analyse (immediate or deferred) is the user's
  *    to choose per session. The SQL function pgfaces_limits() reads them; without this library (a managed service)
  *    they are placeholders, and there a value may only lower the default (sql/idempotent/001-profiles.sql).
+ *    pgfaces.originals_dirs and pgfaces.originals_urls (superuser-only too) say which files and URLs a photo's uri
+ *    may name (README, "Originals outside the database"); empty, the default, allows none.
  *    The defaults are those of pgfaces.records.Limits and pgfaces_limits(); a test compares them.
  *
  * 2. It starts the embedded Python in the postmaster, so that PL/Python backends fork warm. PostgreSQL 15's
@@ -34,12 +36,73 @@ static int max_pixels = 100000000;
 static int max_faces = 500;
 static int max_results = 10000;
 static int analyse = 0;
+static char *originals_dirs = NULL;
+static char *originals_urls = NULL;
 
 static const struct config_enum_entry analyse_options[] = {
 	{"immediate", 0, false},
 	{"deferred", 1, false},
 	{NULL, 0, false}
 };
+
+/*
+ * A list setting's entries: comma-separated, spaces around them ignored. Each must start with one of `prefixes`
+ * (NULL-terminated) followed by at least `more` characters, and hold no control character; an empty list allows
+ * nothing.
+ */
+static bool
+check_list(char **newval, const char *what, const char *const *prefixes, size_t more)
+{
+	const char *p = *newval ? *newval : "";
+
+	while (*p)
+	{
+		const char *start, *end;
+		bool		ok = false;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		start = p;
+		while (*p && *p != ',')
+			p++;
+		end = p;
+		while (end > start && end[-1] == ' ')
+			end--;
+		for (const char *c = start; c < end; c++)
+			if ((unsigned char) *c < 32 || *c == 127)
+			{
+				GUC_check_errdetail("%s must not hold control characters.", what);
+				return false;
+			}
+		for (int i = 0; prefixes[i]; i++)
+			if ((size_t) (end - start) >= strlen(prefixes[i]) + more && strncmp(start, prefixes[i], strlen(prefixes[i])) == 0)
+				ok = true;
+		if (!ok)
+		{
+			GUC_check_errdetail("%s: \"%.*s\" is not one (give them comma-separated).", what, (int) (end - start), start);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+check_originals_dirs(char **newval, void **extra, GucSource source)
+{
+	static const char *const prefixes[] = {"/", NULL};
+
+	return check_list(newval, "each entry must be an absolute folder path", prefixes, 0);
+}
+
+static bool
+check_originals_urls(char **newval, void **extra, GucSource source)
+{
+	static const char *const prefixes[] = {"http://", "https://", "s3://", NULL};
+
+	return check_list(newval, "each entry must be a URL prefix (http://, https:// or s3://) with a host", prefixes, 1);
+}
 
 static void
 define_settings(void)
@@ -69,6 +132,16 @@ define_settings(void)
 							 NULL,
 							 &analyse, 0, analyse_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pgfaces.originals_dirs",
+							   "Folders (comma-separated absolute paths) whose files a photo's uri may name.",
+							   "Only superusers may set it. Symbolic links are resolved before the check.",
+							   &originals_dirs, "",
+							   PGC_SUSET, 0, check_originals_dirs, NULL, NULL);
+	DefineCustomStringVariable("pgfaces.originals_urls",
+							   "URL prefixes (comma-separated) that a photo's uri may start with; client workers fetch them.",
+							   "Only superusers may set it.",
+							   &originals_urls, "",
+							   PGC_SUSET, 0, check_originals_urls, NULL, NULL);
 	MarkGUCPrefixReserved("pgfaces");
 }
 

@@ -28,11 +28,13 @@ def _exit(code: int) -> None:
             "workers": "connections loading at once, or with --client-side processes analysing (default: the number of cores)",
             "quiet": "no progress bar",
             "client_side": "detect and embed here, not in the server (databases without plpython3u)",
-            "deferred": "store and queue the photos (pgfaces.analyse = deferred), then show the workers' progress"})
-def load(c, path, also=None, workers=0, quiet=False, client_side=False, deferred=False):
+            "deferred": "store and queue the photos (pgfaces.analyse = deferred), then show the workers' progress",
+            "keep_originals_outside": "store each file's absolute path and a preview, not its bytes (the folder must "
+                                      "be under pgfaces.originals_dirs)"})
+def load(c, path, also=None, workers=0, quiet=False, client_side=False, deferred=False, keep_originals_outside=False):
     """Load photos into the database; files already there are skipped; failures are listed at the end."""
     _exit(cli.load(database_url(), [path, *(also or [])], workers or None, quiet, client_side or None,
-                   deferred=deferred))
+                   deferred=deferred, keep_outside=keep_originals_outside))
 
 
 @task(help={"workers": "loops analysing at once (default: the number of cores)",

@@ -106,6 +106,16 @@ def bench_queue(c, folder="", rounds=3, repeats=2, queries=30, skip_replica=Fals
               rounds, repeats, queries, skip_replica)
 
 
+@task(help={"workers": "connections loading at once (default: the number of cores)",
+            "keep": "keep the pgfaces_storage_* databases afterwards"})
+def bench_storage(c, workers=0, keep=False):
+    """Measure the database's bytes per photo with the originals inside and outside (--keep-originals-outside)."""
+    from tests.bench import storage
+
+    cluster.ensure_up(c)  # the server runs this checkout's pipeline
+    storage.run(cluster.uri("postgres"), workers, keep)
+
+
 @task(help={"faces": "synthetic sizes to time cluster_faces at, comma-separated (default 100000; 1000000 takes long)"})
 def bench_people(c, faces="100000"):
     """Measure grouping into people: quality on the party benchmark, joining on INSERT, cluster_faces at scale."""

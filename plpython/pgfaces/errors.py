@@ -80,3 +80,39 @@ def reason_of(exc: BaseException, otherwise: str = "its data is damaged") -> str
     if not text or _CODE_WORDS.search(text):
         return otherwise
     return text[:200]
+
+
+class OriginalError(PgfacesError):
+    """A photo's original, kept outside the database (photos.uri), cannot be used: its message names the file."""
+
+    sqlstate = "58030"  # io_error: the file is there but cannot be read
+
+
+class OriginalMissing(OriginalError):
+    """The file (or URL) a photo's uri names is gone."""
+
+    sqlstate = "58P01"  # undefined_file
+
+
+class OriginalChanged(OriginalError):
+    """The file a photo's uri names holds other bytes than those its faces were found in (sha256 differs)."""
+
+    sqlstate = "22000"
+
+
+class OriginalRefused(OriginalError):
+    """A uri outside what the administrator allows (pgfaces.originals_dirs, pgfaces.originals_urls)."""
+
+    sqlstate = "42501"  # insufficient_privilege
+
+
+class UriError(OriginalError):
+    """A uri that is not an absolute path, file://, http(s):// or s3:// URI."""
+
+    sqlstate = "22023"  # invalid_parameter_value
+
+
+class NeedsClientWorker(OriginalError):
+    """A URL original, which the server never fetches: client workers do."""
+
+    sqlstate = "0A000"  # feature_not_supported

@@ -110,9 +110,13 @@ DEFERRED_OPTIONS = "-c pgfaces.analyse=deferred"
 
 
 def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool = True,
-         deferred: bool = False) -> LoadReport:
+         deferred: bool = False, keep_outside: bool = False) -> LoadReport:
     """INSERTs every photo under `paths` that the database does not hold yet. Returns what happened.
-    deferred: the photos are stored and queued for the workers (their faces are not counted)."""
+    deferred: the photos are stored and queued for the workers (their faces are not counted).
+    keep_outside: each row holds the file's absolute path (uri), not its bytes: the server reads the file, which
+    must be in a folder of pgfaces.originals_dirs (README, "Originals outside the database")."""
+    from . import originals
+
     import psycopg
 
     workers = workers or os.cpu_count() or 1
@@ -135,11 +139,11 @@ def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool 
                 conn = connections.get_nowait()
             except queue.Empty:
                 conn = psycopg.connect(dsn, autocommit=True, **({"options": DEFERRED_OPTIONS} if deferred else {}))
-            data = path.read_bytes()
+            column, value = ("uri", originals.file_uri(path)) if keep_outside else ("image", path.read_bytes())
             with conn.transaction():
                 row = conn.execute(
-                    "insert into photos (filename, image) values (%s, %s) on conflict (sha256) do nothing returning id",
-                    (str(path), data),
+                    f"insert into photos (filename, {column}) values (%s, %s) on conflict (sha256) do nothing"
+                    " returning id", (str(path), value),
                 ).fetchone()
                 faces = 0 if row is None or deferred else conn.execute(
                     "select count(*) from faces where photo_id = %s", (row[0],)).fetchone()[0]

@@ -165,11 +165,13 @@ def contact_sheet(conn, matches: list[Match], title: str, thumb_side: int = 320)
 
     cards = []
     for rank, m in enumerate(matches, 1):
-        data, width, height = conn.execute(
-            "select image, width, height from photos where id = %s", (m.photo_id,)).fetchone()
+        # The photo's bytes, or the preview kept in the row of one whose original is outside the database.
+        data, preview, width, height = conn.execute(
+            "select image, preview, width, height from photos where id = %s", (m.photo_id,)).fetchone()
         # A reduced JPEG decode is enough for a thumbnail and much cheaper than decoding in full.
         reduce = max([f for f in (1, 2, 4, 8) if max(width, height) // f >= thumb_side] or [1])
-        picture = imaging.decode_upright(bytes(data), Limits(), reduce=reduce)
+        picture = (imaging.decode_upright(bytes(data), Limits(), reduce=reduce) if data is not None
+                   else imaging.decode_upright(bytes(preview), Limits(), orientation=1))
         scale = thumb_side / max(picture.shape[:2])
         small = cv2.resize(picture, (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))),
                            interpolation=cv2.INTER_AREA)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 
-from . import analysis, interrupts, people, profiles
-from .errors import PgfacesError
+from . import analysis, interrupts, originals, people, profiles
+from .errors import OriginalError, PgfacesError
 from .records import FACE_COLUMNS, PHOTO_COLUMNS, FaceRow, Limits, vector_text
 
 # Of the derived columns, the ones a value given in the INSERT overrides (README: "values given in the INSERT win").
@@ -45,6 +45,19 @@ def limits(plpy, GD) -> Limits:
     return Limits(max_bytes=row["max_image_bytes"], max_pixels=row["max_pixels"], max_faces=row["max_faces"])
 
 
+def access(plpy, GD, lim: Limits) -> originals.Access:
+    """What this session may read through a photo's uri (pgfaces_originals(), 006-originals.sql)."""
+    row = plpy.execute(_plan(plpy, GD, originals.ACCESS_SQL, []))[0]
+    return originals.access((row["dirs"], row["urls"], row["forbidden"]), lim)
+
+
+def _original(plpy, GD, row: dict, lim: Limits) -> bytes:
+    """A stored photo's bytes: its image, else the file its uri names (checked against its sha256)."""
+    if row["image"] is not None:
+        return bytes(row["image"])
+    return originals.read(None, row["uri"], row["sha256"], access(plpy, GD, lim), fetch_urls=False)
+
+
 def _ingest_profiles(plpy, GD) -> list[dict]:
     rows = plpy.execute(_plan(plpy, GD, "select * from profiles where ingest order by name", []))
     return [profiles.from_row(r) for r in rows]
@@ -70,9 +83,23 @@ def write_faces(plpy, GD, photo_id: int, faces: list[FaceRow]) -> None:
 @entry_point
 def analyse_photo(plpy, GD, new: dict, deferred: bool = False) -> dict:
     """The before-insert trigger's work: the row with its derived columns, without its image (the trigger keeps its
-    own copy). Its faces wait in GD for the after trigger; a `deferred` photo has none yet (photos_queue queues it)."""
-    data = bytes(new["image"])
+    own copy). Its faces wait in GD for the after trigger; a `deferred` photo has none yet (photos_queue queues it).
+    A photo given by its uri is read from there (pgfaces.originals) and keeps a preview instead of its bytes; a URL
+    is stored as it is, for the client workers (photos_queue queues it)."""
+    lim = limits(plpy, GD)
+    keep_outside = new.get("uri") is not None
+    if keep_outside:
+        location, acc = originals.parse(new["uri"]), access(plpy, GD, lim)
+        new["uri"] = location.uri
+        if location.is_url:  # stored as it is: the client workers fetch it (photos_queue queues it)
+            originals.check(location, acc)
+            new["sha256"] = new["preview"] = new["size_bytes"] = new["width"] = new["height"] = None
+            return new
+        data = originals.read(None, location.uri, None, acc, fetch_urls=False)
+    else:
+        data = bytes(new["image"])
     new["image"] = None
+    new["size_bytes"] = len(data)
     new["sha256"] = digest = analysis.sha256(data)
     if plpy.execute(_plan(plpy, GD, "select 1 from photos where sha256 = $1", ["text"]), [digest]).nrows():
         # Stored already: the unique constraint decides, before any detection (an error, or nothing at all
@@ -80,7 +107,8 @@ def analyse_photo(plpy, GD, new: dict, deferred: bool = False) -> dict:
         return new
     # Deferred: the metadata only (hash, header, EXIF), as cheap as the INSERT itself; the workers find the faces.
     profile_rows = [] if deferred else _ingest_profiles(plpy, GD)
-    result = analysis.analyse_photo(data, new["filename"], profile_rows, limits(plpy, GD), digest)
+    result = analysis.analyse_photo(data, new["filename"], profile_rows, lim, digest)
+    new["preview"] = originals.preview(data, lim) if keep_outside else None
     derived = result.photo.values()
     for column in PHOTO_COLUMNS:
         if column not in USER_COLUMNS or new.get(column) is None:
@@ -107,9 +135,9 @@ def photos_after_insert(plpy, GD, TD):
     return None
 
 
-def _replace_faces(plpy, GD, photo_id: int, filename: str, image, profile: dict, lim: Limits) -> int:
+def _replace_faces(plpy, GD, photo_id: int, filename: str, data: bytes, profile: dict, lim: Limits) -> int:
     """A stored photo analysed again with one profile: its faces of that profile replaced. Returns the face count."""
-    result = analysis.analyse_photo(bytes(image), filename, [profile], lim)
+    result = analysis.analyse_photo(data, filename, [profile], lim)
     plpy.execute(_plan(plpy, GD, "delete from faces where photo_id = $1 and profile = $2", ["bigint", "text"]),
                  [photo_id, profile["name"]])
     write_faces(plpy, GD, photo_id, result.faces)
@@ -123,12 +151,13 @@ def _replace_faces(plpy, GD, photo_id: int, filename: str, image, profile: dict,
 def run_job(plpy, GD, photo_id: int, profile_row) -> int:
     """One claimed job (pgfaces_run_job, 045-queue-server.sql checks the claim): the photo's faces for the profile,
     written as the INSERT trigger writes them. Returns the face count."""
-    rows = plpy.execute(_plan(plpy, GD, "select filename, image from photos where id = $1", ["bigint"]), [photo_id])
+    rows = plpy.execute(_plan(plpy, GD, "select filename, image, uri, sha256 from photos where id = $1", ["bigint"]),
+                        [photo_id])
     if not rows.nrows():
         return 0  # deleted meanwhile (its job goes with it)
-    row = rows[0]
-    return _replace_faces(plpy, GD, photo_id, row["filename"], row["image"], profiles.from_row(profile_row),
-                          limits(plpy, GD))
+    row, lim = rows[0], limits(plpy, GD)
+    return _replace_faces(plpy, GD, photo_id, row["filename"], _original(plpy, GD, row, lim),
+                          profiles.from_row(profile_row), lim)
 
 
 # --- functions -----------------------------------------------------------------------------------------------------
@@ -155,16 +184,23 @@ def reference(plpy, GD, profile_row, image):
 @entry_point
 def reprocess(plpy, GD, profile_row, photos: bool = True) -> int:
     """Recomputes a profile's faces (unless `photos` is false: the queue does them) and people's references from the
-    stored bytes. Returns the face count."""
+    stored bytes (or the originals their uris name). Returns the face count. A photo whose original is missing,
+    changed or a URL keeps its faces, and a WARNING names its file."""
     profile = profiles.from_row(profile_row)
     lim = limits(plpy, GD)
     name = profile["name"]
-    total = 0
-    cursor = plpy.cursor("select id, filename, image from photos order by id") if photos else None
+    total, kept = 0, 0
+    cursor = plpy.cursor("select id, filename, image, uri, sha256 from photos order by id") if photos else None
     while cursor is not None and (rows := cursor.fetch(16)):
         for row in rows:
             try:
-                total += _replace_faces(plpy, GD, row["id"], row["filename"], row["image"], profile, lim)
+                data = _original(plpy, GD, row, lim)
+            except OriginalError as e:
+                kept += 1
+                plpy.warning(f"{e} (photo {row['id']}); its faces for profile {name} are kept")
+                continue
+            try:
+                total += _replace_faces(plpy, GD, row["id"], row["filename"], data, profile, lim)
             except PgfacesError as e:
                 plpy.execute(_plan(plpy, GD, "delete from faces where photo_id = $1 and profile = $2",
                                    ["bigint", "text"]), [row["id"], name])
@@ -187,6 +223,9 @@ def reprocess(plpy, GD, profile_row, photos: bool = True) -> int:
             continue
         plpy.execute(add, [ref["person_id"], name, ref["image"], vector_text(found.face.embedding),
                            found.face.thumbnail or None])
+    if kept:
+        plpy.warning(f"reprocess: {kept} photo(s) not analysed again, their originals missing, changed or fetched "
+                     "by client workers only (see the warnings above)")
     return total
 
 

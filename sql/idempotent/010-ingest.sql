@@ -1,5 +1,6 @@
 -- requires: plpython3u
--- INSERT INTO photos (filename, image): the before trigger reads the photo (EXIF, size) and runs every profile
+-- INSERT INTO photos (filename, image | uri): the before trigger reads the photo (from its bytes, or from the file its
+-- uri names: pgfaces.originals), its EXIF and size, and runs every profile
 -- marked `ingest`; the after trigger writes the faces with the new photo's id. The faces wait between the two in
 -- the backend's memory, keyed by the photo's hash. Under `SET pgfaces."analyse" = 'deferred'` the before trigger
 -- reads the metadata only, and photos_queue (040-queue.sql) queues the photo for the workers instead.
@@ -33,8 +34,13 @@ begin
         raise exception 'photos.filename is empty: give each photo the name of its file'
             using errcode = 'not_null_violation';
     end if;
-    if new.image is null then
-        raise exception '%: image is NULL', new.filename using errcode = 'not_null_violation';
+    if new.image is null and new.uri is null then
+        raise exception '%: image is NULL (give the photo''s bytes, or its uri to keep the original outside the database)',
+            new.filename using errcode = 'not_null_violation';
+    end if;
+    if new.image is not null and new.uri is not null then
+        raise exception '%: give the photo''s bytes (image) or where they are (uri), not both', new.filename
+            using errcode = 'invalid_parameter_value';
     end if;
     if length(new.image) = 0 then
         raise exception '%: image is empty (0 bytes)', new.filename using errcode = 'data_exception';
@@ -64,7 +70,7 @@ for each row execute function pgfaces_photos_before_insert();
 -- An AFTER trigger's WHEN is evaluated as the row is inserted, right after the before trigger, so the two always
 -- agree on the mode; under 'deferred' this one is not even queued (040-queue.sql's photos_queue is).
 create or replace trigger photos_write_faces after insert on photos
-for each row when (not pgfaces_deferred()) execute function pgfaces_py_photos_after_insert();
+for each row when (not pgfaces_deferred() and new.sha256 is not null) execute function pgfaces_py_photos_after_insert();
 
 create or replace function pgfaces_py_detect_and_embed(p profiles, image bytea)
 returns table (x int, y int, width int, height int, score real, embedding vector)
@@ -102,7 +108,8 @@ from pgfaces import server
 return server.reprocess(plpy, GD, p, photos)
 $$;
 
--- Recompute one profile's faces for every stored photo, from the stored bytes. Under pgfaces.analyse = 'deferred'
+-- Recompute one profile's faces for every stored photo, from the stored bytes (or the original its uri names: a
+-- missing or changed one keeps its faces and is reported in a WARNING; a URL one needs the queue's client workers). Under pgfaces.analyse = 'deferred'
 -- the photos go through the queue (the workers replace each photo's faces in one transaction; searches see the old
 -- ones until then) and it returns the number of photos queued.
 create or replace function reprocess(profile text)

@@ -44,14 +44,25 @@ begin
 end
 $$;
 
+-- A URL original (no sha256 yet: the server never fetches it) is always queued, for the client workers.
 create or replace trigger photos_queue after insert on photos
-for each row when (pgfaces_deferred()) execute function pgfaces_photos_queue();
+for each row when (pgfaces_deferred() or new.sha256 is null) execute function pgfaces_photos_queue();
+
+-- Whether a photo's original is a URL, which only client workers fetch.
+create or replace function pgfaces_url_original(photo_id bigint)
+returns boolean
+language sql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$ select exists (select from photos p where p.id = $1 and p.image is null and p.uri ~ '^(https?|s3)://') $$;
 
 -- Takes the next job for `worker`: first a running job whose worker is gone or whose lease expired (rows a live
 -- worker holds locked are skipped), else the first queued one. The claim commits with the caller's statement, so
 -- everyone sees who runs what. A job abandoned max_attempts times (a photo that kills its backend, say) is parked
--- as failed instead. No row: nothing to take now.
-create or replace function pgfaces_claim_job(worker text, lease interval default '10 minutes', max_attempts int default 3)
+-- as failed instead. No row: nothing to take now. fetch_urls false (the in-server workers): jobs of photos whose
+-- original is a URL are left to the client workers (the server never fetches one).
+drop function if exists pgfaces_claim_job(text, interval, int);  -- before it took fetch_urls
+create or replace function pgfaces_claim_job(worker text, lease interval default '10 minutes', max_attempts int default 3,
+                                             fetch_urls boolean default true)
 returns table (photo_id bigint, profile text, filename text, attempt int)
 language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
@@ -71,7 +82,7 @@ begin
     for job in
         with alive as materialized (select a.pid, a.backend_start from pg_stat_activity a)  -- read once
         select q.* from analysis_queue q
-        where q.state = 'running'
+        where q.state = 'running' and (fetch_urls or not pgfaces_url_original(q.photo_id))
           and (q.lease_until < now()
                or not exists (select from alive a
                               where a.pid = q.backend_pid and coalesce(a.backend_start <= q.started_at, true)))
@@ -89,7 +100,9 @@ begin
         where q.photo_id = job.photo_id and q.profile = job.profile;
     end loop;
     if not taken then
-        select * into job from analysis_queue q where q.state = 'queued' order by q.photo_id limit 1
+        select * into job from analysis_queue q
+        where q.state = 'queued' and (fetch_urls or not pgfaces_url_original(q.photo_id))
+        order by q.photo_id limit 1
         for update of q skip locked;
         if not found then
             return;

@@ -24,7 +24,9 @@ grant select on photos, faces, profiles, people, person_references, face_people,
 -- A writer gives a photo's name, bytes and, if they like, its metadata; the id, the time it was added and what
 -- the bytes say (hash, size) are the server's to fill.
 revoke insert, update on photos from pgfaces_writer;
-grant insert (filename, image, taken_at, latitude, longitude, camera, exif) on photos to pgfaces_writer;
+-- Or, instead of the bytes, where they are (uri): the server reads only what pgfaces.originals_dirs and
+-- pgfaces.originals_urls allow (006-originals.sql).
+grant insert (filename, image, uri, taken_at, latitude, longitude, camera, exif) on photos to pgfaces_writer;
 grant delete on photos to pgfaces_writer;
 revoke insert on people, person_references from pgfaces_writer;  -- through remember_face and the people functions
 -- Everyone may watch the queue. A worker reads the photos it analyses (a client worker fetches the bytes) and the
@@ -36,7 +38,7 @@ grant select on photos, profiles to pgfaces_worker;
 do $$
 begin
     if pgfaces_is_client_side() then
-        grant insert (sha256, width, height) on photos to pgfaces_writer;
+        grant insert (sha256, width, height, size_bytes, preview) on photos to pgfaces_writer;
         grant insert on faces to pgfaces_writer;
     end if;
 end
@@ -64,7 +66,9 @@ declare
         'pgfaces_cluster_apply'];
     worker_may constant text[] := array[
         'pgfaces_claim_job', 'pgfaces_run_job', 'pgfaces_finish_job', 'pgfaces_fail_job', 'retry_failed',
-        'pgfaces_profile', 'pgfaces_limits', 'pgfaces_is_client_side'];
+        'pgfaces_profile', 'pgfaces_limits', 'pgfaces_is_client_side',
+        -- originals outside the database: what a worker may read, and a URL original's description
+        'pgfaces_originals', 'pgfaces_original_fetched', 'pgfaces_url_original'];
 begin
     for f in
         select p.oid::regprocedure from pg_proc p

@@ -26,8 +26,9 @@ import os
 import pathlib
 import time
 
-from .. import analysis, loader, profiles as profile_rows
-from ..records import FACE_COLUMNS, PHOTO_COLUMNS, Limits, PhotoAnalysis, vector_text
+from .. import analysis, loader, originals, profiles as profile_rows
+from ..errors import PgfacesError, with_subject
+from ..records import FACE_COLUMNS, Limits, PhotoAnalysis, vector_text
 from . import pool
 
 log = logging.getLogger(__name__)
@@ -110,14 +111,18 @@ def limits(conn) -> Limits:
 # --- loading ---------------------------------------------------------------------------------------------------
 
 
-def write_photo(conn, result: PhotoAnalysis, data: bytes) -> int | None:
-    """The photo row and all its faces in one transaction. Returns the face count, None if the photo was there."""
-    row = result.photo.values()
+def write_photo(conn, result: PhotoAnalysis, data: bytes, preview: bytes | None = None) -> int | None:
+    """The photo row and all its faces in one transaction. Returns the face count, None if the photo was there.
+    With a `preview` the row keeps the file's absolute path (uri) and the preview instead of the bytes."""
+    row = {**result.photo.values(), "filename": result.filename, "size_bytes": len(data)}
+    if preview is None:
+        row["image"] = data
+    else:
+        row.update(uri=originals.file_uri(result.filename), preview=preview)
     with conn.transaction():
         inserted = conn.execute(
-            f"insert into photos (filename, image, {', '.join(PHOTO_COLUMNS)})"
-            f" values (%(filename)s, %(image)s, {', '.join(f'%({c})s' for c in PHOTO_COLUMNS)})"
-            " on conflict (sha256) do nothing returning id", {**row, "filename": result.filename, "image": data},
+            f"insert into photos ({', '.join(row)}) values ({', '.join(f'%({c})s' for c in row)})"
+            " on conflict (sha256) do nothing returning id", row,
         ).fetchone()
         if inserted is None:
             return None
@@ -130,13 +135,15 @@ def write_photo(conn, result: PhotoAnalysis, data: bytes) -> int | None:
 
 
 def load(dsn_or_conn, paths: list[str], workers: int | None = None, profile: str | None = None,
-         progress: bool = False, deferred: bool = False) -> LoadReport:
+         progress: bool = False, deferred: bool = False, keep_outside: bool = False) -> LoadReport:
     """Loads the photos under `paths` (files, folders, globs), analysing them here in `workers` processes.
 
     Each photo is analysed with every profile marked `ingest` (or with `profile` alone) and written with its
     faces in one transaction; files whose bytes the database holds already are skipped; a file that fails is
     listed in the report and the rest go on. A connection you pass should be in autocommit mode (connect()).
     deferred: read the metadata only and queue each photo for the workers (`python -m pgfaces.client work`).
+    keep_outside: store each file's absolute path and a preview, not its bytes (README, "Originals outside the
+    database"); the workers then read the file there.
     """
     import psycopg
 
@@ -157,11 +164,15 @@ def load(dsn_or_conn, paths: list[str], workers: int | None = None, profile: str
         for item in pool.analyse_all(todo, profile_dicts, lim, workers):
             if item.error is None:
                 try:
-                    faces = write_photo(conn, item.result, item.data)
+                    # The preview is a reduced decode (a few ms): made here, where the row is written.
+                    preview = originals.preview(item.data, lim) if keep_outside else None
+                    faces = write_photo(conn, item.result, item.data, preview)
                 except psycopg.Error as e:
                     item.error = f"{item.filename}: {e.diag.message_primary or e}"
                     if conn.broken:
                         raise
+                except PgfacesError as e:  # the preview of a photo whose pixels a deferred load did not decode
+                    item.error = str(with_subject(item.filename, e))
                 else:
                     if faces is None:
                         report.skipped += 1

@@ -43,18 +43,20 @@ def _connect(dsn: str):
 
 
 def load(dsn: str, paths: list[str], workers: int | None = None, quiet: bool = False, local: bool | None = None,
-         profile: str | None = None, deferred: bool = False) -> int:
+         profile: str | None = None, deferred: bool = False, keep_outside: bool = False) -> int:
     """Loads photos (files, folders, globs); files already loaded are skipped; failures are listed at the end.
     local: analyse here (None: when the database cannot). deferred: store and queue the photos, then follow the
-    workers' progress (analysis_progress) until the queue is drained."""
+    workers' progress (analysis_progress) until the queue is drained. keep_outside: store each file's absolute
+    path (and a preview) instead of its bytes."""
     from . import client_side_database, load as load_here, progress
 
     def body() -> int:
         here = client_side_database(dsn) if local is None else local
         if here:
-            report = load_here(dsn, paths, workers, profile, progress=not quiet, deferred=deferred)
+            report = load_here(dsn, paths, workers, profile, progress=not quiet, deferred=deferred,
+                               keep_outside=keep_outside)
         else:
-            report = loader.load(dsn, paths, workers, progress=not quiet, deferred=deferred)
+            report = loader.load(dsn, paths, workers, progress=not quiet, deferred=deferred, keep_outside=keep_outside)
         print(report.summary() + (" (queued for analysis)" if deferred else ""))
         if deferred and not quiet:
             with _connect(dsn) as conn:
@@ -182,6 +184,9 @@ def main(argv=None) -> int:
     load_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     load_cmd.add_argument("--deferred", action="store_true",
                           help="store and queue the photos for the workers, then follow their progress")
+    load_cmd.add_argument("--keep-originals-outside", dest="keep_outside", action="store_true",
+                          help="store each file's absolute path and a preview, not its bytes (the server reads the "
+                               "files: they must be under pgfaces.originals_dirs)")
     work_cmd = commands.add_parser("work", parents=[common],
                                    help="drain the queue of deferred analysis (analysing here, or --in-server)")
     work_cmd.add_argument("--workers", type=int, default=None, help="loops (default: the number of cores)")
@@ -208,7 +213,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "load":
-        return load(args.dsn, args.paths, args.workers, args.quiet, args.local, args.profile, args.deferred)
+        return load(args.dsn, args.paths, args.workers, args.quiet, args.local, args.profile, args.deferred,
+                    args.keep_outside)
     if args.command == "work":
         return work(args.dsn, args.workers, args.local is False, args.lease, args.max_attempts, args.until_empty)
     if args.command == "search":

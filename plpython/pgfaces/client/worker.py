@@ -18,14 +18,15 @@ import socket
 import threading
 import time
 
-from .. import analysis
+from .. import analysis, originals
 from ..errors import PgfacesError
 from ..records import FACE_COLUMNS
 from ..terminal import printable
 
 log = logging.getLogger(__name__)
 
-CLAIM = "select photo_id, profile, filename, attempt from pgfaces_claim_job(%s, %s::interval, %s)"
+# The last argument: whether this worker fetches URL originals (client workers do, the server never does).
+CLAIM = "select photo_id, profile, filename, attempt from pgfaces_claim_job(%s, %s::interval, %s, %s)"
 RUN = "select state, faces, error from pgfaces_run_job(%s, %s, %s, %s, %s)"
 FAIL = "select pgfaces_fail_job(%s, %s, %s, %s, %s, %s)"
 FINISH = ("select pgfaces_finish_job(%s, %s, %s, %s, %s::int[], %s::int[], %s::int[], %s::int[], %s::real[],"
@@ -115,11 +116,14 @@ def _run_here(conn, name: str, job: tuple, options: Options, cache: dict) -> tup
         cache[profile] = profiles(conn, profile)[0]
     if "limits" not in cache:
         cache["limits"] = limits(conn)
-    row = conn.execute("select image from photos where id = %s", (photo_id,)).fetchone()
+        cache["access"] = originals.access(conn.execute(originals.ACCESS_SQL).fetchone(), cache["limits"])
+    row = conn.execute("select image, uri, sha256 from photos where id = %s", (photo_id,)).fetchone()
     if row is None:
         return "lost", None, None  # deleted meanwhile, and its job with it
+    image, uri, sha256 = row
     try:
-        result = analysis.analyse_photo(bytes(row[0]), filename, [cache[profile]], cache["limits"])
+        data = originals.read(image, uri, sha256, cache["access"], fetch_urls=True)
+        result = analysis.analyse_photo(data, filename, [cache[profile]], cache["limits"])
     except PgfacesError as e:
         message = _one_line(e)
     except Exception as e:  # noqa: BLE001 - as in the server: one photo's failure (even a bug) never stops the rest
@@ -127,7 +131,11 @@ def _run_here(conn, name: str, job: tuple, options: Options, cache: dict) -> tup
     else:
         columns = list(zip(*(face.values()[1:] for face in result.faces))) or [()] * (len(FACE_COLUMNS) - 1)
         try:
-            state = conn.execute(FINISH, (photo_id, profile, name, attempt, *map(list, columns))).fetchone()[0]
+            with conn.transaction():
+                if sha256 is None:  # a URL original fetched for the first time: what the INSERT could not read
+                    conn.execute(originals.FETCHED, originals.fetched_args(
+                        (photo_id, profile, name, attempt), data, result, cache["limits"]))
+                state = conn.execute(FINISH, (photo_id, profile, name, attempt, *map(list, columns))).fetchone()[0]
             return state, len(result.faces), None
         except psycopg.errors.OperationalError:
             raise  # the connection: run_loop connects again
@@ -137,9 +145,10 @@ def _run_here(conn, name: str, job: tuple, options: Options, cache: dict) -> tup
     return state, None, message
 
 
-def _nothing_left(conn) -> bool:
-    return not conn.execute("select exists (select from analysis_queue where state in ('queued', 'running'))"
-                            ).fetchone()[0]
+def _nothing_left(conn, in_server: bool) -> bool:
+    """Nothing queued or running that this worker could take (the server's leave URL originals to client workers)."""
+    return not conn.execute("select exists (select from analysis_queue q where q.state in ('queued', 'running')"
+                            " and (%s or not pgfaces_url_original(q.photo_id)))", (not in_server,)).fetchone()[0]
 
 
 def run_loop(dsn: str, name: str, in_server: bool, options: Options = Options(),
@@ -154,9 +163,9 @@ def run_loop(dsn: str, name: str, in_server: bool, options: Options = Options(),
             try:
                 if conn is None:
                     conn = _connect(dsn, name)
-                job = conn.execute(CLAIM, (name, options.lease, options.max_attempts)).fetchone()
+                job = conn.execute(CLAIM, (name, options.lease, options.max_attempts, not in_server)).fetchone()
                 if job is None:
-                    if options.until_empty and _nothing_left(conn):
+                    if options.until_empty and _nothing_left(conn, in_server):
                         break
                     time.sleep(options.poll)
                     continue
