@@ -205,7 +205,18 @@ def init_cluster(c) -> None:
     ensure_settings()
 
 
+def _library_newer_than_server() -> bool:
+    """Whether the server library (docker/pgfaces_preload.c, built by install-server.sh) was rebuilt since the
+    server started: its settings and preloading take effect only at a start."""
+    library = pg_bin().parent / "lib" / "pgfaces_preload.so"
+    started = DATA / "postmaster.pid"
+    return library.exists() and started.exists() and library.stat().st_mtime > started.stat().st_mtime
+
+
 def start(c) -> None:
+    if server_running(c) and _library_newer_than_server():
+        print("the server library changed since the server started: restarting it", file=sys.stderr)
+        stop(c)
     if server_running(c):
         print(f"server already running (data {DATA})")
         return
