@@ -28,7 +28,7 @@ def _exit(code: int) -> None:
             "workers": "connections loading at once, or with --client-side processes analysing (default: the number of cores)",
             "quiet": "no progress bar",
             "client_side": "detect and embed here, not in the server (databases without plpython3u)",
-            "deferred": "store and queue the photos (pgfaces.analyse = deferred), then show the workers' progress"})
+            "deferred": "store and queue the photos (pgfaces.defer = on), then show the workers' progress"})
 def load(c, path, also=None, workers=0, quiet=False, client_side=False, deferred=False):
     """Load photos into the database; files already there are skipped; failures are listed at the end."""
     _exit(cli.load(database_url(), [path, *(also or [])], workers or None, quiet, client_side or None,

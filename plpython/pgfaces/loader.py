@@ -89,7 +89,7 @@ def skip_known(conn, files: list[pathlib.Path], report: LoadReport) -> list[path
 
 
 # libpq's options for a deferred load: each INSERT stores the photo and queues it (README, "Deferred analysis").
-DEFERRED_OPTIONS = "-c pgfaces.analyse=deferred"
+DEFERRED_OPTIONS = "-c pgfaces.defer=on"
 
 
 def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool = True,
