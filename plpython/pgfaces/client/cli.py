@@ -75,10 +75,11 @@ def work(dsn: str, workers: int | None = None, in_server: bool = False, lease: s
                              "(python -m pgfaces.client work --dsn URL)")
         options = worker.Options(lease=lease, max_attempts=max_attempts, until_empty=until_empty)
         print(f"{workers or os.cpu_count() or 1} worker(s) {'in the server' if in_server else 'here'};"
-              f" {'until the queue is empty' if until_empty else 'Ctrl-C stops them'}", file=sys.stderr)
+              f" {'until the queue is empty; ' if until_empty else ''}Ctrl-C or SIGTERM stops them after their"
+              " current photo", file=sys.stderr, flush=True)
         report = worker.work(dsn, workers or os.cpu_count() or 1, in_server, options)
-        print(report.summary())
-        return 0
+        print(report.summary(), flush=True)
+        return 130 if report.stopped_at_once else 0
     return _run(body)
 
 
