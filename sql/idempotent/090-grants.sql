@@ -52,7 +52,7 @@ declare
         'face_embedding', 'detect_and_embed', 'km_between', 'face_key', 'find_photos_with', 'suggest_people',
         'suggest_merges',
         -- read-only helpers the clients' own queries use (pgfaces.search, pgfaces.client)
-        'pgfaces_profile', 'pgfaces_operator', 'pgfaces_limits', 'pgfaces_is_client_side',
+        'pgfaces_profile', 'pgfaces_operator', 'pgfaces_limits', 'pgfaces_is_client_side', 'pgfaces_nearest_names',
         -- the WHEN of the photos triggers, evaluated as the user who inserts
         'pgfaces_deferred'];
     writer_may constant text[] := array[
