@@ -85,6 +85,16 @@ def server_running(c) -> bool:
     return c.run(as_server_user(f"{pg_bin()}/pg_ctl status -D {DATA}"), hide=True, warn=True).ok
 
 
+def running_port(c) -> int | None:
+    """The port of this PGFACES_HOME's server while it runs (postmaster.pid says it), else None."""
+    if not server_running(c):
+        return None
+    try:
+        return int((DATA / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        return PORT
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
