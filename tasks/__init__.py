@@ -1,4 +1,4 @@
-"""pgfaces tasks, joined into one collection: `./pgfaces --list` (or `invoke --list` in the repository).
+"""pgfaces tasks, joined into one collection: `./pgfaces --list` (or invoke's own --list in the repository).
 
 server: the native server's life · container: the image · app: the user's commands · dev: tests and benchmarks.
 Reusable work lives in tasks/cluster.py and in the pgfaces package; the tasks stay thin.

@@ -407,6 +407,14 @@ begin
 end
 $$;
 
+-- max_distance as text: a number or 'auto' (the profile's calibrated same-person distance: their photos only). No
+-- default for it here, so calls that omit it keep resolving to the float8 version (no limit).
+create or replace function find_photos_of(name text, n int, max_distance text, profile text default null)
+returns table (photo_id bigint, filename text, face_id bigint, distance float8)
+language sql stable parallel safe security definer
+set search_path = public, pg_temp
+as $$ select * from find_photos_of($1, $2, pgfaces_max_distance(pgfaces_profile($4), $3), $4) $$;
+
 -- The photos in which all the named people appear: by a face assigned to them, or an unassigned face within the
 -- profile's same-person threshold of their references. With `only`, no other named person appears in them.
 -- Ranked by the farthest of the people's matches (0 for assigned faces), then the newest photo.
