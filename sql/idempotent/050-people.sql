@@ -72,13 +72,19 @@ returns text[]
 language sql stable parallel safe security invoker
 set search_path = public, pg_temp
 as $$
-    select coalesce(array_agg(c.name order by c.distance, c.name), '{}')
-    from (select pe.name, pgfaces_name_distance(pe.name, trim($1)) as distance
-          from people pe
-          where pe.name is not null and length(trim($1)) between 1 and 200  -- names have at most 200 characters
-            and (pgfaces_name_distance(pe.name, trim($1)) <= greatest(1, length(trim($1)) / 3)
-                 or least(length(pe.name), length(trim($1))) >= 3
-                    and (strpos(lower(pe.name), lower(trim($1))) > 0 or strpos(lower(trim($1)), lower(pe.name)) > 0))
+    with wanted as (select trim($1) as name, greatest(1, length(trim($1)) / 3) as most
+                    where length(trim($1)) between 1 and 200),  -- names have at most 200 characters
+    near as (  -- the edit distance only where it can be small enough (it is at least the difference in length)
+        select pe.name, case when abs(length(pe.name) - length(w.name)) <= w.most
+                             then pgfaces_name_distance(pe.name, w.name) end as distance,
+               least(length(pe.name), length(w.name)) >= 3
+               and (strpos(lower(pe.name), lower(w.name)) > 0 or strpos(lower(w.name), lower(pe.name)) > 0) as contains,
+               w.most
+        from people pe, wanted w
+        where pe.name is not null)
+    select coalesce(array_agg(c.name order by c.rank, c.name), '{}')
+    from (select near.name, coalesce(near.distance, abs(length(near.name) - length(trim($1)))) as rank
+          from near where near.distance <= near.most or near.contains
           order by 2, 1
           limit greatest(coalesce(n, 3), 0)) c
 $$;
