@@ -3,9 +3,12 @@
  *
  * 1. It defines the pgfaces.* settings. The limits (README, "Limits") are integers that only superusers may set
  *    (PGC_SUSET), with bounds: a log-in role can neither SET them nor give them to itself with ALTER ROLE, so the
- *    values an administrator chose hold against every role. pgfaces.analyse (immediate or deferred) is the user's
- *    to choose per session. The SQL function pgfaces_limits() reads them; without this library (a managed service)
- *    they are placeholders, and there a value may only lower the default (sql/idempotent/001-profiles.sql).
+ *    values an administrator chose hold against every role. pgfaces.defer (on: an INSERT queues its photo) is the
+ *    user's to choose per session; pgfaces.analyse = immediate | deferred is its first form, kept working (it needs
+ *    quotes in SET: ANALYSE is a reserved word). pgfaces.defer wins once set; until then it shows (and the SQL
+ *    reads) what pgfaces.analyse says.
+ *    The SQL function pgfaces_limits() reads the limits; without this library (a managed service) they are
+ *    placeholders, and there a value may only lower the default (sql/idempotent/001-profiles.sql).
  *    pgfaces.originals_dirs and pgfaces.originals_urls (superuser-only too) say which files and URLs a photo's uri
  *    may name (README, "Originals outside the database"); empty, the default, allows none.
  *    The defaults are those of pgfaces.records.Limits and pgfaces_limits(); a test compares them.
@@ -38,6 +41,7 @@ static int max_results = 10000;
 static int analyse = 0;
 static char *originals_dirs = NULL;
 static char *originals_urls = NULL;
+static int defer = -1;
 
 static const struct config_enum_entry analyse_options[] = {
 	{"immediate", 0, false},
@@ -104,6 +108,27 @@ check_originals_urls(char **newval, void **extra, GucSource source)
 	return check_list(newval, "each entry must be a URL prefix (http://, https:// or s3://) with a host", prefixes, 1);
 }
 
+/* A boolean's spellings, and -1 (hidden): not set, so pgfaces.analyse decides. */
+static const struct config_enum_entry defer_options[] = {
+	{"on", 1, false},
+	{"off", 0, false},
+	{"true", 1, true},
+	{"false", 0, true},
+	{"yes", 1, true},
+	{"no", 0, true},
+	{"1", 1, true},
+	{"0", 0, true},
+	{"unset", -1, true},
+	{NULL, 0, false}
+};
+
+/* SHOW pgfaces.defer and current_setting() give the mode in force: its own value, else pgfaces.analyse's. */
+static const char *
+show_defer(void)
+{
+	return (defer < 0 ? analyse : defer) == 1 ? "on" : "off";
+}
+
 static void
 define_settings(void)
 {
@@ -142,6 +167,11 @@ define_settings(void)
 							   "Only superusers may set it.",
 							   &originals_urls, "",
 							   PGC_SUSET, 0, check_originals_urls, NULL, NULL);
+	DefineCustomEnumVariable("pgfaces.defer",
+							 "on: an INSERT stores its photo and queues it for workers; off: it analyses the photo.",
+							 "Until set, pgfaces.analyse (its former form) decides.",
+							 &defer, -1, defer_options,
+							 PGC_USERSET, 0, NULL, NULL, show_defer);
 	MarkGUCPrefixReserved("pgfaces");
 }
 

@@ -39,13 +39,13 @@ def pg_bin() -> pathlib.Path:
     versions = sorted((p for p in pathlib.Path("/usr/lib/postgresql").glob("*") if p.name.isdigit()),
                       key=lambda p: int(p.name))
     if not versions:
-        raise Exit("PostgreSQL is not installed: run `sudo bash docker/install-server.sh` (or `invoke up` as root)")
+        raise Exit("PostgreSQL is not installed: run `sudo bash docker/install-server.sh` (or `./pgfaces up` as root)")
     return versions[-1] / "bin"
 
 
 def password() -> str:
     if not PASSWORD_FILE.exists():
-        raise Exit(f"no cluster at {HOME} yet (no {PASSWORD_FILE}): run `invoke up`")
+        raise Exit(f"no cluster at {HOME} yet (no {PASSWORD_FILE}): run `./pgfaces up`")
     return PASSWORD_FILE.read_text().strip()
 
 
@@ -62,7 +62,7 @@ def live_uri(database: str = DB) -> str:
         psycopg.connect(url, connect_timeout=10).close()
     except psycopg.OperationalError as e:
         reason = str(e).strip().splitlines()[0].strip() if str(e).strip() else type(e).__name__
-        raise Exit(f"no database answers at 127.0.0.1:{PORT}/{database} ({reason}): start the server with `invoke up`")
+        raise Exit(f"no database answers at 127.0.0.1:{PORT}/{database} ({reason}): start the server with `./pgfaces up`")
     return url
 
 
@@ -83,6 +83,16 @@ def server_running(c) -> bool:
     if not (DATA / "PG_VERSION").exists():
         return False
     return c.run(as_server_user(f"{pg_bin()}/pg_ctl status -D {DATA}"), hide=True, warn=True).ok
+
+
+def running_port(c) -> int | None:
+    """The port of this PGFACES_HOME's server while it runs (postmaster.pid says it), else None."""
+    if not server_running(c):
+        return None
+    try:
+        return int((DATA / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        return PORT
 
 
 def port_in_use(port: int) -> bool:
@@ -179,7 +189,7 @@ def init_cluster(c) -> None:
         written = ensure_settings()
         if written and server_running(c):
             print(f"wrote {', '.join(f'{k} = {v}' for k, v in written.items())} to {DATA / 'postgresql.conf'}; the running"
-                  " server takes them at its next start: `invoke down && invoke up`", file=sys.stderr)
+                  " server takes them at its next start: `./pgfaces down && ./pgfaces up`", file=sys.stderr)
         return
     secret = secrets.token_urlsafe(24)
     PASSWORD_FILE.write_text(secret + "\n")

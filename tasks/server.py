@@ -8,10 +8,10 @@ import sys
 from invoke import Exit, task
 
 from . import cluster, container, replica
-from .config import DATA, DB, LOG, PORT
+from .config import CONTAINER, DATA, DB, IMAGE, LOG, PORT
 
 
-@task(help={"image": "run the container image (see `invoke build`) instead of a native server",
+@task(help={"image": "run the container image (see `./pgfaces build`) instead of a native server",
             "replica_of": "URL of a primary (its `./pgfaces url`): make this PGFACES_HOME/PGFACES_PORT a read "
                           "replica of it (streaming replication), for searches"})
 def up(c, image=False, replica_of=""):
@@ -22,34 +22,72 @@ def up(c, image=False, replica_of=""):
         print(container.up(c) if image else cluster.up(c))
 
 
-@task(help={"image": "stop the container started by `invoke up --image`"})
+def stop_plan(port: int, native: int | None, container: int | None) -> tuple[str | None, str]:
+    """What `down` stops for PGFACES_PORT `port`: "native" or "container" (whichever runs on that port, native:
+    this PGFACES_HOME's server), or None; and what to tell the user about the rest."""
+    elsewhere = []
+    if native is not None and native != port:
+        elsewhere.append(f"the native server of {DATA} runs on port {native} (`PGFACES_PORT={native} ./pgfaces down`)")
+    if container is not None and container != port:
+        elsewhere.append(f"the container {CONTAINER} runs on port {container} "
+                         f"(`PGFACES_PORT={container} ./pgfaces down`)")
+    rest = "; ".join(elsewhere)
+    if native == port:
+        return "native", rest
+    if container == port:
+        return "container", rest
+    return None, f"no pgfaces server runs on port {port}" + (f"; {rest}" if rest else "")
+
+
+@task(help={"image": "stop the container started by `./pgfaces up --image`, whatever its port"})
 def down(c, image=False):
-    """Stop the server (data stays)."""
+    """Stop the server on PGFACES_PORT, native or container (data stays)."""
+    state = container.published_port(c)
+    running = state[1] if state is not None and state[0] else None
     if image:
-        container.down(c)
-    else:
+        if running is None:
+            print(f"the container {CONTAINER} is not running")
+            return
+        return container.down(c)
+    what, rest = stop_plan(PORT, cluster.running_port(c), running)
+    if what == "native":
         cluster.stop(c)
+    elif what == "container":
+        container.down(c)
+    if rest:
+        print(rest)
 
 
 @task
 def status(c):
-    """Say whether the server runs, where its data lives, and what the database holds."""
-    running = cluster.server_running(c)
-    print(f"server: {'running' if running else 'stopped'}; data {DATA}; port {PORT}; log {LOG}")
-    if running:
-        import psycopg
+    """Say which servers run (native, container), where their data lives, and what the database holds."""
+    native = cluster.running_port(c)
+    state = container.published_port(c)
+    print(f"native server: {f'running on port {native}' if native else 'stopped'}; data {DATA}; log {LOG}")
+    if state is not None:
+        print(f"container {CONTAINER}: {'running' if state[0] else 'stopped'}, port {state[1]}; image {IMAGE}")
+    on_port = ("the native server" if native == PORT else
+               f"the container {CONTAINER}" if state is not None and state[0] and state[1] == PORT else None)
+    if on_port is None:
+        print(f"port {PORT}: no pgfaces server (start one: `PGFACES_PORT={PORT} ./pgfaces up`)")
+        return
+    import psycopg
 
-        with psycopg.connect(cluster.uri()) as conn:
+    try:
+        with psycopg.connect(cluster.uri(), connect_timeout=10) as conn:
             row = conn.execute(
                 "select (select extversion from pg_extension where extname = 'vector'),"
                 " (select count(*) from photos), (select count(*) from faces)").fetchone()
-        print(f"pgvector {row[0]}; {row[1]} photos, {row[2]} faces")
-        print(cluster.uri())
+    except psycopg.Error as e:
+        print(f"port {PORT}: {on_port}, whose database {DB} does not answer: {str(e).strip().splitlines()[0]}")
+        return
+    print(f"port {PORT}: {on_port}; pgvector {row[0]}; {row[1]} photos, {row[2]} faces")
+    print(cluster.uri())
 
 
 @task
 def url(c):
-    """Print the database URI, alone on one line (for scripts: psql "$(invoke url)")."""
+    """Print the database URI, alone on one line (for scripts: psql "$(./pgfaces url)")."""
     print(cluster.uri())
 
 
@@ -75,7 +113,7 @@ def migrate(c, client_side=False, database=DB):
 def reset(c, yes=False):
     """Drop and recreate the database (all photos and faces are lost)."""
     if not yes:
-        raise Exit("reset deletes every photo, face and person in the database: run `invoke reset --yes`")
+        raise Exit("reset deletes every photo, face and person in the database: run `./pgfaces reset --yes`")
     import psycopg
 
     with psycopg.connect(cluster.live_uri("postgres"), autocommit=True) as conn:

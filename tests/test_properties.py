@@ -127,7 +127,7 @@ LIMITS = ["pgfaces.max_image_bytes", "pgfaces.max_pixels", "pgfaces.max_faces", 
 
 def test_any_setting_value_is_taken_or_refused_plainly(db):
     @run
-    @given(st.sampled_from(LIMITS + ["pgfaces.analyse"]),
+    @given(st.sampled_from(LIMITS + ["pgfaces.analyse", "pgfaces.defer"]),
            st.one_of(st.integers(-2**40, 2**40), st.text(max_size=12), st.sampled_from(["", "deferred", "1e9"])))
     def case(name, value):
         try:

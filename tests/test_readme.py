@@ -78,3 +78,35 @@ def test_filtered_search_finds_what_the_filter_allows(tagged, shared_faces):
         rows = cur.fetchall()
     assert len(rows) == 10 and {r[2] for r in rows} == {CAMERAS[0]}
     assert rows[0][1] == "party_005.jpg"  # real faces lie far nearer a real face than random vectors do
+
+
+def example() -> tuple[str, str]:
+    """README's Example: its SQL and the output it shows."""
+    section = (ROOT / "README.md").read_text().split("\n## Example\n")[1]
+    return re.search(r"```sql\n(.*?)```", section, re.S).group(1), re.search(r"```text\n(.*?)```", section, re.S).group(1)
+
+
+def rows(text: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.split("|")] for line in text.splitlines() if "|" in line]
+
+
+def test_readme_example_gives_its_output_and_runs_again(make_database, shared_faces, tmp_path):
+    """As the README has it: psql with -v faces=...; run again (after the demo loaded the same photos, say), the
+    INSERTs skip them rather than fail on a duplicate key."""
+    import subprocess
+
+    sql, shown = example()
+    script = tmp_path / "example.sql"
+    script.write_text(sql)
+    url = make_database()
+
+    def psql():
+        return subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"faces={shared_faces}/",
+                               "-f", str(script)], capture_output=True, text=True, timeout=600)
+
+    first = psql()
+    assert first.returncode == 0, first.stderr
+    assert rows(first.stdout) == rows(shown)
+    again = psql()
+    assert again.returncode == 0 and "duplicate key" not in again.stderr, again.stderr
+    assert rows(again.stdout) == rows(shown)

@@ -179,6 +179,7 @@ SEARCH = {"find_faces_near", "find_photos_near", "find_photos_of", "find_faces_l
           "pgfaces_profile", "pgfaces_operator", "pgfaces_limits", "pgfaces_is_client_side", "pgfaces_person_name"}
 SEARCH |= {"find_photos_with", "suggest_people", "suggest_merges",
            "pgfaces_deferred"}  # the WHEN of the photos triggers, evaluated as the user who inserts
+SEARCH |= {"pgfaces_nearest_names"}  # the hint of an unknown name (pgfaces.client.cli)
 EDIT_PEOPLE = {"remember_face", "name_person", "merge_people", "assign_face", "unassign_face", "hide_person",
                "forget_person", "cluster_faces", "pgfaces_remember", "pgfaces_faces_added", "pgfaces_cluster_begin",
                "pgfaces_refresh_neighbours", "pgfaces_cluster_unchanged",

@@ -31,6 +31,12 @@ class Detector:
     def __call__(self, image_bgr: np.ndarray) -> list[Box]:
         raise NotImplementedError
 
+    def large_faces(self, image_bgr: np.ndarray, smallest: float) -> list[Box]:
+        """The boxes __call__ gives for the faces of at least about `smallest` px (of this image), and maybe some
+        smaller ones. A detector that can skip the search for small faces and still find the large ones exactly
+        as __call__ does says so here (a search reference wants its largest face only); the others run __call__."""
+        return self(image_bgr)
+
 
 def _int_param(params: dict, key: str, default):
     value = params.get(key, default)
@@ -154,12 +160,16 @@ class MtcnnDetector(Detector):
             scale_factor=_float_param(params, "scale_factor", 0.709),
         )
 
-    def __call__(self, image_bgr):
+    def __call__(self, image_bgr, smallest: float | None = None):
         boxes = []
-        for (x0, y0, x1, y1, score), points in self.mtcnn.detect(_rgb(image_bgr)):
+        for (x0, y0, x1, y1, score), points in self.mtcnn.detect(_rgb(image_bgr), smallest):
             x, y = int(round(x0)), int(round(y0))
             boxes.append(Box(x, y, int(round(x1)) - x, int(round(y1)) - y, float(score), points))
         return boxes
+
+    def large_faces(self, image_bgr, smallest):
+        # The pyramid's levels are the same without the largest ones (those of the smallest faces, most of the work).
+        return self(image_bgr, smallest)
 
 
 class BlazeFaceDetector(Detector):

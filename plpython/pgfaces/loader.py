@@ -35,10 +35,11 @@ class LoadReport:
     def photos_per_second(self) -> float:
         return self.loaded / self.seconds if self.seconds else 0.0
 
-    def summary(self) -> str:
+    def summary(self, note: str = "") -> str:
+        """What happened, one line (with `note` at its end), then one line per failed file."""
         lines = [
             f"loaded {self.loaded} photo(s) with {self.faces} face(s) in {self.seconds:.1f} s "
-            f"({self.photos_per_second:.2f} photos/s); {self.skipped} already loaded; {len(self.failed)} failed"
+            f"({self.photos_per_second:.2f} photos/s); {self.skipped} already loaded; {len(self.failed)} failed{note}"
         ]
         # The server's message already starts with the file's name; say it once.
         lines += [f"  FAILED {printable(name)}: {printable(reason.removeprefix(f'{name}: '))}"
@@ -106,7 +107,7 @@ def skip_known(conn, files: list[pathlib.Path], report: LoadReport) -> list[path
 
 
 # libpq's options for a deferred load: each INSERT stores the photo and queues it (README, "Deferred analysis").
-DEFERRED_OPTIONS = "-c pgfaces.analyse=deferred"
+DEFERRED_OPTIONS = "-c pgfaces.defer=on"
 
 
 def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool = True,

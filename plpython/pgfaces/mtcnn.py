@@ -106,16 +106,18 @@ class Mtcnn:
     def _run(self, session, batch):
         return session.run(None, {session.get_inputs()[0].name: batch})
 
-    def _scales(self, height: int, width: int) -> list[float]:
+    def _scales(self, height: int, width: int, smallest: float | None = None) -> list[float]:
+        """The pyramid's scales; with `smallest`, without those whose 12 px window is a face under smallest / 3
+        px (P-Net's boxes then still cover faces of any size from a third of it: its regressions move little)."""
         m = 12 / self.min_face_size
         min_layer = min(height, width) * m
         scales = []
         while min_layer >= 12:
             scales.append(m * self.scale_factor ** len(scales))
             min_layer *= self.scale_factor
-        return scales
+        return [s for s in scales if smallest is None or 12 / s >= smallest / 3]
 
-    def _pyramid(self, image: np.ndarray):
+    def _pyramid(self, image: np.ndarray, smallest: float | None = None):
         """(scale, uint8 level) from the largest level down, each resized from the image itself.
 
         A sixth of the detection's CPU, but resizing each level from the previous one (or from 2x-averaged copies)
@@ -123,7 +125,7 @@ class Mtcnn:
         moved (IoU < 0.9) or went, and as many appeared, on the test photos. So the pyramid stays as it was.
         """
         height, width = image.shape[:2]
-        for scale in self._scales(height, width):
+        for scale in self._scales(height, width, smallest):
             size = (int(np.ceil(width * scale)), int(np.ceil(height * scale)))
             yield scale, cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
@@ -144,10 +146,10 @@ class Mtcnn:
             reg[x0:x1], prob[x0:x1] = r[0], p[0, :, :, 1]
         return reg, prob
 
-    def _proposals(self, image: np.ndarray) -> np.ndarray:
+    def _proposals(self, image: np.ndarray, smallest: float | None = None) -> np.ndarray:
         """Stage 1: P-Net over an image pyramid."""
         found = []
-        for scale, level in self._pyramid(image):
+        for scale, level in self._pyramid(image, smallest):
             reg, prob = self._pnet(_normalised(cv2.transpose(level)))
             # Outputs are transposed like the input: axis 0 is x, axis 1 is y.
             xs, ys = np.where(prob >= self.thresholds[0])
@@ -209,9 +211,11 @@ class Mtcnn:
         pick = nms(boxes, 0.7, "min")
         return boxes[pick], points[pick]
 
-    def detect(self, image_rgb: np.ndarray) -> list[tuple[tuple[float, ...], tuple[tuple[float, float], ...]]]:
-        """[((x1, y1, x2, y2, score), 5 landmarks (x, y)), ...] for an RGB uint8 image."""
-        boxes = self._proposals(image_rgb)
+    def detect(self, image_rgb: np.ndarray, smallest: float | None = None
+               ) -> list[tuple[tuple[float, ...], tuple[tuple[float, float], ...]]]:
+        """[((x1, y1, x2, y2, score), 5 landmarks (x, y)), ...] for an RGB uint8 image. `smallest`: faces of about
+        that many px and larger are wanted; the boxes of those are the same as without it."""
+        boxes = self._proposals(image_rgb, smallest)
         boxes = self._refine(image_rgb, boxes)
         boxes, points = self._output(image_rgb, boxes)
         return [

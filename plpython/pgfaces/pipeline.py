@@ -49,7 +49,7 @@ def thumbnail(image_bgr: np.ndarray, box: Box, side: int = THUMBNAIL_SIDE) -> by
 
 
 # Longest side of the first, cheap detection pass on a search reference (the full pass follows if it finds none).
-REFERENCE_MAX_SIDE = 512
+REFERENCE_MAX_SIDE = 320
 # Of the longest side, added on every side when nothing was found at first (see _detect_with_border_retry).
 RETRY_BORDER = 0.25
 # A frame a face could fill: no longer than this times its width (or height). Thinner pictures get no retry.
@@ -59,43 +59,53 @@ RETRY_MAX_ASPECT = 3.0
 MIN_SIDE = 12
 
 
-def _detect_with_border_retry(detector, image: np.ndarray) -> list[Box]:
+def _detect_with_border_retry(detector, image: np.ndarray, smallest: float | None = None) -> list[Box]:
     """The detector's boxes; when it finds nothing, its boxes on a copy with a black border.
 
     Detectors look for a face with some background around it: a face that fills the whole frame (a cropped
     profile picture, the usual search reference) is often missed, and found once the frame has a margin.
+    `smallest`: only faces of about that many px and larger are wanted (Detector.large_faces).
     """
-    boxes = detector(image)
+    def detect(picture):
+        return detector(picture) if smallest is None else detector.large_faces(picture, smallest)
+
+    boxes = detect(image)
     height, width = image.shape[:2]
     if boxes or max(height, width) > RETRY_MAX_ASPECT * min(height, width):
         return boxes
     checkpoint()
     border = max(1, round(max(height, width) * RETRY_BORDER))
     framed = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=0)
-    return [box.shifted(-border, -border) for box in detector(framed)]
+    return [box.shifted(-border, -border) for box in detect(framed)]
 
 
 def _detect(
-    data: bytes, meta: PhotoMeta, detector, limits: Limits, max_side: int | None = None
+    data: bytes, meta: PhotoMeta, detector, limits: Limits, max_side: int | None = None,
+    smallest: int | None = None, decoded: dict | None = None,
 ) -> tuple[list[Box], np.ndarray, float, np.ndarray | None]:
     """Boxes in full-resolution upright coordinates, the detection image, its scale to full-res, and the
     full-resolution picture where this decoded it anyway (None where it decoded a reduced one).
 
-    Detection runs on a copy at most `max_side` (default: the detector's) pixels long.
+    Detection runs on a copy at most `max_side` (default: the detector's) pixels long. `smallest`: only faces of
+    at least about that many full-resolution px are wanted. `decoded`: decodes by reduction factor, kept between
+    calls on one image.
     """
     max_side = max_side or detector.max_side
     reduce = imaging.reduce_factor_for(meta.width, meta.height, max_side)
-    decoded = call(imaging.decode_upright, data, limits, reduce, meta.orientation, True)
-    small, extra = imaging.shrink_to(decoded, max_side)
+    decoded = {} if decoded is None else decoded
+    if reduce not in decoded:
+        decoded[reduce] = call(imaging.decode_upright, data, limits, reduce, meta.orientation, True)
+    small, extra = imaging.shrink_to(decoded[reduce], max_side)
     # The reduced decode rounds sizes up, so measure the real scale rather than trusting `reduce`.
     scale = meta.width / small.shape[1]
     checkpoint()
     boxes = []
-    for box in call(_detect_with_border_retry, detector, small):
+    hint = None if smallest is None else smallest / scale
+    for box in call(_detect_with_border_retry, detector, small, hint):
         box = box.scaled(scale).clipped(meta.width, meta.height)
         if box is not None and min(box.w, box.h) >= detector.min_face:
             boxes.append(box)
-    return boxes, small, scale, decoded if reduce == 1 else None
+    return boxes, small, scale, decoded[reduce] if reduce == 1 else None
 
 
 def detect_and_embed(data: bytes, profile: dict, limits: Limits = Limits(), meta: PhotoMeta | None = None
@@ -112,6 +122,44 @@ def reference_face(data: bytes, profile: dict, limits: Limits = Limits(), meta: 
     `meta` as for detect_and_embed."""
     faces, found = _detect_and_embed(data, profile, limits, meta, largest_only=True)
     return Reference(faces[0], found) if faces else None
+
+
+def _faces_at(data, meta, detector, embedder, limits, decoded: dict, max_side: int | None = None,
+              smallest: int | None = None) -> tuple[list, np.ndarray | None]:
+    """The plausible aligned faces that _detect finds, and the picture they were aligned on."""
+    boxes, small, scale, _ = _detect(data, meta, detector, limits, max_side, smallest, decoded)
+    checkpoint()
+    if not boxes:
+        return [], None
+    full = small
+    if embedder.needs_full_resolution and scale != 1.0:
+        # A picture under twice the detector's size was decoded whole and then shrunk: not decoded again.
+        if 1 not in decoded:
+            decoded[1] = call(imaging.decode_upright, data, limits, 1, meta.orientation, True)
+        full = decoded[1]
+    return [face for face in embedder.align(full, boxes) if face.plausible], full
+
+
+def _reference_faces(data, meta, detector, embedder, limits, decoded: dict) -> tuple[list, np.ndarray | None, int]:
+    """A search reference's faces, the picture they were aligned on, and how many faces it shows.
+
+    Its largest face is big and all that is wanted: it is looked for on a small copy first. Its box there is a few
+    pixels off the one detect_and_embed finds on the detector's own copy, and the box decides the alignment (a
+    stored photo searched with its own bytes came back at 0.13, not 0): so the face is then found again on the
+    detector's copy, as a photo's faces are, skipping the search for small faces where the detector can
+    (Detector.large_faces). Without a face on the small copy, the detector's copy is searched whole.
+    """
+    if detector.max_side and detector.max_side > REFERENCE_MAX_SIDE:
+        first, first_full = _faces_at(data, meta, detector, embedder, limits, decoded, REFERENCE_MAX_SIDE)
+        if first:
+            largest = max(first, key=lambda face: face.box.area)
+            again, full = _faces_at(data, meta, detector, embedder, limits, decoded, None,
+                                    min(largest.box.w, largest.box.h))
+            if again:
+                return again, full, len(first)
+            return first, first_full, len(first)
+    aligned, full = _faces_at(data, meta, detector, embedder, limits, decoded)
+    return aligned, full, len(aligned)
 
 
 def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[Face], int]:
@@ -131,34 +179,20 @@ def _detect_and_embed(data, profile, limits, meta, largest_only) -> tuple[list[F
 
     if min(meta.width, meta.height) < MIN_SIDE:
         return [], 0
-    sides = [None]  # None: the detector's own max_side
-    if largest_only and detector.max_side and detector.max_side > REFERENCE_MAX_SIDE:
-        # A reference's largest face is big: a small copy finds it at a fraction of the cost.
-        sides.insert(0, REFERENCE_MAX_SIDE)
-    full_resolution = None
-    for side in sides:
-        boxes, small, scale, decoded_full = _detect(data, meta, detector, limits, side)
-        checkpoint()
-        if not boxes:
-            continue
-        full = small
-        if embedder.needs_full_resolution and scale != 1.0:
-            # A picture under twice the detector's size was decoded whole and then shrunk: not decoded again.
-            full_resolution = full_resolution if full_resolution is not None else decoded_full
-            if full_resolution is None:
-                full_resolution = call(imaging.decode_upright, data, limits, 1, meta.orientation, True)
-            full = full_resolution
-        aligned = [face for face in embedder.align(full, boxes) if face.plausible]
-        if aligned:
-            break
+    decoded: dict = {}
+    if largest_only:
+        aligned, full, found = _reference_faces(data, meta, detector, embedder, limits, decoded)
     else:
+        aligned, full = _faces_at(data, meta, detector, embedder, limits, decoded)
+    if not aligned:
         return [], 0
     aligned.sort(key=lambda face: face.box.area, reverse=True)
     if len(aligned) > limits.max_faces:
         raise LimitError(f"photo has {len(aligned)} faces, more than the limit of {limits.max_faces} faces")
-    found = len(aligned)
     if largest_only:
-        aligned = aligned[:1]
+        found, aligned = max(found, len(aligned)), aligned[:1]
+    else:
+        found = len(aligned)
     embeddings = embedder.embed_aligned(full, aligned)
     faces = [Face(a.box.x, a.box.y, a.box.w, a.box.h, a.box.score, embeddings[i], thumbnail(full, a.box),
                   quality.assess(full, a.box))

@@ -1,4 +1,4 @@
-"""The server settings pgfaces needs, in one place: `invoke up` writes them into a native cluster's postgresql.conf
+"""The server settings pgfaces needs, in one place: `./pgfaces up` writes them into a native cluster's postgresql.conf
 and the image's entrypoint into its own (`python -m pgfaces.serverconf PGDATA/postgresql.conf`).
 
 Settings a cluster lacks are appended (they take effect at its next start); a value that initdb or an earlier

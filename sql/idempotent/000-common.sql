@@ -7,16 +7,26 @@ language sql stable parallel safe security invoker
 set search_path = public, pg_temp
 as $$ select not exists (select from pg_extension where extname = 'plpython3u') $$;
 
--- Whether this session defers analysis (README, "Deferred analysis"): the setting pgfaces.analyse, which
--- docker/pgfaces_preload.c defines; without the library (managed services) it is a placeholder, checked here.
+-- Whether this session defers analysis (README, "Deferred analysis"): the setting pgfaces.defer (a boolean), or,
+-- until that is set, its first form pgfaces.analyse = immediate | deferred (which needs quotes: ANALYSE is a
+-- reserved word). docker/pgfaces_preload.c defines both (pgfaces.defer then shows the mode in force); without the
+-- library (managed services) they are placeholders, checked here.
 create or replace function pgfaces_deferred()
 returns boolean
 language plpgsql stable parallel safe security invoker
 set search_path = public, pg_temp
 as $$
 declare
+    defer text := lower(trim(current_setting('pgfaces.defer', true)));
     mode text := lower(coalesce(nullif(trim(current_setting('pgfaces.analyse', true)), ''), 'immediate'));
 begin
+    if nullif(defer, '') is not null then
+        if defer not in ('on', 'off', 'true', 'false', 'yes', 'no', '1', '0') then
+            raise exception 'pgfaces.defer must be on or off, not %', quote_literal(defer)
+                using errcode = 'invalid_parameter_value';
+        end if;
+        return defer::boolean;
+    end if;
     if mode not in ('immediate', 'deferred') then
         raise exception 'pgfaces.analyse must be immediate or deferred, not %', quote_literal(mode)
             using errcode = 'invalid_parameter_value';

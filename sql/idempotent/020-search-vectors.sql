@@ -15,6 +15,31 @@ as $$
     from photos p where p.id = f.photo_id
 $$;
 
+-- Why a search of profile p found nothing at all, as a NOTICE: the profile has no face yet (a profile added or not
+-- ingested: reprocess it), its photos wait for the workers, or no photo is stored.
+create or replace function pgfaces_notice_no_faces(p profiles)
+returns void
+language plpgsql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    if not exists (select from photos) then
+        raise notice 'no photo is stored yet, so no face of profile "%"', p.name
+            using hint = 'INSERT INTO photos (filename, image) ..., or ./pgfaces load FOLDER';
+    elsif exists (select from analysis_queue q where q.profile = p.name and q.state in ('queued', 'running')) then
+        raise notice 'profile "%" has no face yet: its photos wait in the queue for the workers', p.name
+            using hint = './pgfaces work (in the server) or python -m pgfaces.client work (anywhere)';
+    elsif not p.ingest then
+        raise notice 'profile "%" has no face yet: an INSERT analyses its photo with the ingest profiles only', p.name
+            using hint = case when pgfaces_is_client_side()
+                              then format('load the photos with python -m pgfaces.client load --profile %s', p.name)
+                              else format('SELECT reprocess(%L) finds its faces in the stored photos', p.name) end;
+    else
+        raise notice 'profile "%" found no face in the stored photos', p.name;
+    end if;
+end
+$$;
+
 create or replace function pgfaces_faces_near(p profiles, embedding vector, k bigint)
 returns table (face_id bigint, photo_id bigint, filename text, x int, y int, width int, height int, distance float8)
 language plpgsql stable parallel safe security invoker
@@ -41,6 +66,9 @@ begin
         order by f.distance, f.id
         $q$, p.dimensions, pgfaces_operator(p), p.name)
     using embedding, k;
+    if not found and k > 0 then  -- nothing at all: the profile has no face
+        perform pgfaces_notice_no_faces(p);
+    end if;
 end
 $$;
 

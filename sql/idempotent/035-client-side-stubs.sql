@@ -20,7 +20,7 @@ begin
              'detect and embed in the client (pgfaces.client.embed_reference, pgfaces.pipeline)'),
             ('face_embedding', 'image bytea, profile text default null', 'vector', embed_instead),
             ('reprocess', 'profile text', 'bigint',
-             'analyse the photos in the client (pgfaces.client.load, invoke load --client-side)'),
+             'analyse the photos in the client (python -m pgfaces.client load, ./pgfaces load --client-side)'),
             ('find_faces_like', 'image bytea, n int default 10, profile text default null',
              'table (face_id bigint, photo_id bigint, filename text, x int, y int, width int, height int, distance float8)',
              'compute the embedding in the client (pgfaces.client) and call find_faces_near(embedding, ...)'),
@@ -48,5 +48,25 @@ begin
             format('%s() needs plpython3u, which this database does not have (client-side install): %s',
                    stub.name, stub.instead));
     end loop;
+    -- A plain INSERT INTO photos: the client fills what the server's trigger would (the hash, the size, the
+    -- faces). Without them it would fail on sha256's NOT NULL, with the image's bytes in the DETAIL; say why
+    -- instead. (Named to fire after photos_analyse, should a server-side migrate add it later.)
+    create or replace function pgfaces_insert_from_client()
+    returns trigger
+    language plpgsql volatile parallel safe security invoker
+    set search_path = public, pg_temp
+    as $body$
+    begin
+        if new.sha256 is null then
+            raise exception '%: this database cannot analyse photos (no plpython3u: a client-side install): load them with python -m pgfaces.client load FILE...',
+                coalesce(new.filename, 'photo')
+                using errcode = 'feature_not_supported',
+                      hint = 'the client analyses each photo and writes the photo with its hash, size and faces (README, "Managed PostgreSQL")';
+        end if;
+        return new;
+    end
+    $body$;
+    create or replace trigger photos_sha256_from_client before insert on photos
+        for each row execute function pgfaces_insert_from_client();
 end
 $stubs$;

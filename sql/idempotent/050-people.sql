@@ -40,6 +40,55 @@ begin
 end
 $$;
 
+-- The edit distance between two names, ignoring case (Levenshtein; names are short).
+create or replace function pgfaces_name_distance(a text, b text)
+returns int
+language plpgsql immutable strict parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+declare
+    x text[] := regexp_split_to_array(lower(a), '');
+    y text[] := regexp_split_to_array(lower(b), '');
+    previous int[];
+    current int[];
+begin
+    previous := array(select generate_series(0, cardinality(y)));
+    for i in 1 .. cardinality(x) loop
+        current := array[i];
+        for j in 1 .. cardinality(y) loop
+            current := current || least(previous[j + 1] + 1, current[j] + 1,
+                                        previous[j] + case when x[i] = y[j] then 0 else 1 end);
+        end loop;
+        previous := current;
+    end loop;
+    return previous[cardinality(y) + 1];
+end
+$$;
+
+-- The names nearest one that is not there (for the hint of "unknown person"): the ones that contain it or differ
+-- from it by at most a third of its letters (case aside), nearest first.
+create or replace function pgfaces_nearest_names(name text, n int default 3)
+returns text[]
+language sql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+    with wanted as (select trim($1) as name, greatest(1, length(trim($1)) / 3) as most
+                    where length(trim($1)) between 1 and 200),  -- names have at most 200 characters
+    near as (  -- the edit distance only where it can be small enough (it is at least the difference in length)
+        select pe.name, case when abs(length(pe.name) - length(w.name)) <= w.most
+                             then pgfaces_name_distance(pe.name, w.name) end as distance,
+               least(length(pe.name), length(w.name)) >= 3
+               and (strpos(lower(pe.name), lower(w.name)) > 0 or strpos(lower(w.name), lower(pe.name)) > 0) as contains,
+               w.most
+        from people pe, wanted w
+        where pe.name is not null)
+    select coalesce(array_agg(c.name order by c.rank, c.name), '{}')
+    from (select near.name, coalesce(near.distance, abs(length(near.name) - length(trim($1)))) as rank
+          from near where near.distance <= near.most or near.contains
+          order by 2, 1
+          limit greatest(coalesce(n, 3), 0)) c
+$$;
+
 create or replace function pgfaces_person_named(name text)
 returns people
 language plpgsql stable parallel safe security invoker
@@ -47,13 +96,20 @@ set search_path = public, pg_temp
 as $$
 declare
     pe people;
+    nearest text[];
 begin
     name := pgfaces_person_name(name);  -- the one rule for names (025-people.sql)
     select * into pe from people where people.name = pgfaces_person_named.name;
     if not found then
-        raise exception 'unknown person "%"', name
+        nearest := pgfaces_nearest_names(coalesce(name, ''));
+        raise exception 'unknown person %',
+            coalesce('"' || left(name, 80) || case when length(name) > 80 then '..."' else '"' end, 'NULL')
             using errcode = 'invalid_parameter_value',
-                  hint = 'name_person(person_id, name) names one of people_overview; remember_face(name, image) adds one';
+                  hint = case when cardinality(nearest) > 0
+                              then format('did you mean %s? ', (select string_agg(format('"%s"', x), ', ')
+                                                                 from unnest(nearest) x))
+                              else '' end
+                         || 'name_person(person_id, name) names one of people_overview; remember_face(name, image) adds one';
     end if;
     return pe;
 end
@@ -83,7 +139,9 @@ begin
     if found then
         raise exception 'person % is named "%" already', other.id, name
             using errcode = 'unique_violation',
-                  hint = format('merge_people(%s, %s) makes them one person', other.id, pe.id);
+                  hint = case when pe.name is null then format('merge_people(%s, %s) makes them one person', other.id, pe.id)
+                              else format('merge_people(%s, %s, keep_name => %L) makes them one person named so',
+                                          other.id, pe.id, name) end;
     end if;
     update people set name = name_person.name where id = pe.id;
     return pe.id;
@@ -91,8 +149,10 @@ end
 $$;
 
 -- Everything of `other_id` becomes `keep_id`'s: faces (as the user's decision), references, and its name when
--- `keep_id` has none. Two people with faces in one photo cannot be one person.
-create or replace function merge_people(keep_id bigint, other_id bigint)
+-- `keep_id` has none. Two people with faces in one photo cannot be one person. Two named people: the caller says
+-- which name the merged person keeps (keep_name), else nothing happens (a name is never dropped silently).
+drop function if exists merge_people(bigint, bigint);
+create or replace function merge_people(keep_id bigint, other_id bigint, keep_name text default null)
 returns bigint
 language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
@@ -101,6 +161,7 @@ declare
     keep people := pgfaces_person(keep_id);
     other people := pgfaces_person(other_id);
     shared bigint;
+    new_name text;
 begin
     if keep.id = other.id then
         raise exception 'cannot merge person % into itself', keep.id using errcode = 'invalid_parameter_value';
@@ -109,6 +170,19 @@ begin
         raise exception 'person % has faces of profile "%", person % of "%": they cannot be one person',
             keep.id, keep.profile, other.id, other.profile using errcode = 'invalid_parameter_value';
     end if;
+    if keep_name is not null and trim(keep_name) is distinct from keep.name and trim(keep_name) is distinct from other.name then
+        raise exception 'keep_name % is the name of neither person % (%) nor person % (%)', quote_literal(keep_name),
+            keep.id, coalesce(quote_literal(keep.name), 'unnamed'), other.id, coalesce(quote_literal(other.name), 'unnamed')
+            using errcode = 'invalid_parameter_value';
+    end if;
+    if keep.name is not null and other.name is not null and keep_name is null then
+        raise exception 'persons % ("%") and % ("%") are both named: say which name the merged person keeps',
+            keep.id, keep.name, other.id, other.name
+            using errcode = 'invalid_parameter_value',
+                  hint = format('merge_people(%s, %s, keep_name => %L) or merge_people(%s, %s, keep_name => %L)',
+                                keep.id, other.id, keep.name, keep.id, other.id, other.name);
+    end if;
+    new_name := coalesce(trim(keep_name), keep.name, other.name);
     perform from people where id in (keep.id, other.id) order by id for update;
     select a.photo_id into shared
     from face_people pa join faces a on a.id = pa.face_id
@@ -123,8 +197,8 @@ begin
     update face_people set person_id = keep.id, assigned_by = 'user' where person_id = other.id;
     update person_references set person_id = keep.id where person_id = other.id;
     delete from people where id = other.id;
-    if keep.name is null and other.name is not null then
-        update people set name = other.name where id = keep.id;
+    if new_name is distinct from keep.name then
+        update people set name = new_name where id = keep.id;
     end if;
     return keep.id;
 end
@@ -340,6 +414,14 @@ begin
     using queries, pe.id, p.name, p, n, max_distance;
 end
 $$;
+
+-- max_distance as text: a number or 'auto' (the profile's calibrated same-person distance: their photos only). No
+-- default for it here, so calls that omit it keep resolving to the float8 version (no limit).
+create or replace function find_photos_of(name text, n int, max_distance text, profile text default null)
+returns table (photo_id bigint, filename text, face_id bigint, distance float8)
+language sql stable parallel safe security definer
+set search_path = public, pg_temp
+as $$ select * from find_photos_of($1, $2, pgfaces_max_distance(pgfaces_profile($4), $3), $4) $$;
 
 -- The photos in which all the named people appear: by a face assigned to them, or an unassigned face within the
 -- profile's same-person threshold of their references. With `only`, no other named person appears in them.

@@ -55,6 +55,7 @@ declare
         'suggest_merges',
         -- read-only helpers the clients' own queries use (pgfaces.search, pgfaces.client)
         'pgfaces_profile', 'pgfaces_operator', 'pgfaces_limits', 'pgfaces_is_client_side', 'pgfaces_person_name',
+        'pgfaces_nearest_names',
         -- the WHEN of the photos triggers, evaluated as the user who inserts
         'pgfaces_deferred'];
     writer_may constant text[] := array[

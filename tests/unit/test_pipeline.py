@@ -106,18 +106,52 @@ def test_face_filling_the_frame_is_found_with_a_border(faces_dir):
     assert face.width * face.height > 0.5 * 150 * 150
 
 
+MTCNN_SHIPPED = dict(MTCNN_FROM_16, detector_params={"max_side": 1280, "min_face_size": 12, "min_face": 16})
+
+
 def test_reference_is_found_on_a_small_copy_first(faces_dir, monkeypatch):
-    """The largest face of a 1 MP reference comes from a 512 px detection pass and matches the full pass's face."""
-    profile = dict(MTCNN_FROM_16, detector_params={"max_side": 1280, "min_face_size": 12, "min_face": 16})
+    """The largest face of a 1 MP reference is looked for on a small copy, then found again on the detector's own
+    copy (skipping the small faces): the same box and embedding as the full pass's."""
     data = read(faces_dir, "party/references/obama.jpg")
     sides = []
     detect = pipeline._detect
-    monkeypatch.setattr(pipeline, "_detect", lambda *a: sides.append(a[4]) or detect(*a))
-    reference = analysis.reference(data, profile).face
-    assert sides == [pipeline.REFERENCE_MAX_SIDE]
-    full = pipeline.detect_and_embed(data, profile)[0]
-    assert abs(reference.x - full.x) <= 8 and abs(reference.width - full.width) <= 12
-    assert np.linalg.norm(reference.embedding - full.embedding) < 0.1
+    monkeypatch.setattr(pipeline, "_detect", lambda *a: sides.append(a[4:6]) or detect(*a))
+    reference = analysis.reference(data, MTCNN_SHIPPED).face
+    assert sides[0] == (pipeline.REFERENCE_MAX_SIDE, None)
+    assert sides[1][0] is None and sides[1][1] > 100  # the detector's copy, faces from about the one found
+    full = pipeline.detect_and_embed(data, MTCNN_SHIPPED)[0]
+    assert (reference.x, reference.y, reference.width, reference.height) == (full.x, full.y, full.width, full.height)
+    assert np.array_equal(reference.embedding, full.embedding)
+
+
+@pytest.mark.parametrize("relative", ["photos/seed/image-recognition/solo-image.png",
+                                      "party/references/biden.jpg",
+                                      "party/real/face_recognition__examples__biden.jpg",
+                                      "party/parties/party_003.jpg"])
+def test_a_stored_photo_searched_with_its_own_bytes_is_at_distance_0(faces_dir, relative):
+    """One image, one embedding: the search path's face is the ingest path's largest face (solo-image.png, 1006x1024,
+    was at 0.130 when the reference kept the small copy's box)."""
+    data = read(faces_dir, relative)
+    stored = pipeline.detect_and_embed(data, MTCNN_SHIPPED)
+    reference = pipeline.reference_face(data, MTCNN_SHIPPED).face
+    assert min(np.linalg.norm(f.embedding - reference.embedding) for f in stored) <= 1e-6
+    assert np.array_equal(stored[0].embedding, reference.embedding)  # and it is the largest face
+
+
+def test_mtcnn_skipping_small_faces_finds_the_large_ones_as_before(faces_dir):
+    """Detector.large_faces: MTCNN without the pyramid levels of small faces gives the same boxes and landmarks for
+    the faces from the size asked for."""
+    from pgfaces.detectors import get_detector
+
+    detector = get_detector("mtcnn", MTCNN_SHIPPED["detector_params"])
+    image = imaging.decode_upright(read(faces_dir, "party/parties/party_003.jpg"), Limits(), 4)
+    every = detector(image)
+    sizes = sorted(min(b.w, b.h) for b in every)
+    smallest = sizes[len(sizes) // 2]
+    large = detector.large_faces(image, smallest)
+    assert len(every) >= 4
+    wanted = [b for b in every if min(b.w, b.h) >= smallest]
+    assert wanted and all(b in large for b in wanted), (wanted, large)
 
 
 def test_reference_falls_back_to_the_full_pass(faces_dir, monkeypatch):
@@ -159,6 +193,6 @@ def test_a_picture_under_twice_the_detection_size_is_decoded_once(faces_dir, def
     assert len(faces) == 1 and decodes == [1]
     # the same descriptor as when the embedding decoded the picture again
     detect = pipeline._detect
-    monkeypatch.setattr(pipeline, "_detect", lambda *args: (*detect(*args)[:3], None))
+    monkeypatch.setattr(pipeline, "_detect", lambda *args: (*detect(*args[:6])[:3], None))  # no shared decodes
     decoded_again = pipeline.detect_and_embed(data, default_profile)
     assert decodes == [1, 1, 1] and np.array_equal(faces[0].embedding, decoded_again[0].embedding)

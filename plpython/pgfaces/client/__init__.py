@@ -158,7 +158,7 @@ def load(dsn_or_conn, paths: list[str], workers: int | None = None, profile: str
                 "load without --client-side (pgfaces.loader.load)")
         profile_dicts, lim = ([] if deferred else profiles(conn, profile)), limits(conn)
         # The database's trigger queues what is inserted under this setting (sql/idempotent/040-queue.sql).
-        conn.execute("select set_config('pgfaces.analyse', %s, false)", ("deferred" if deferred else "immediate",))
+        conn.execute("select set_config('pgfaces.defer', %s, false)", ("on" if deferred else "off",))
         todo = loader.skip_known(conn, files, report)
         bar = loader.Progress(len(todo), progress)
         for item in pool.analyse_all(todo, profile_dicts, lim, workers):

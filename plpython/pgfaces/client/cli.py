@@ -9,12 +9,17 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import shlex
 import sys
 from typing import Callable
 
 from .. import loader, search as s
 from ..errors import PgfacesError
 from ..terminal import printable
+
+
+# How the user calls these commands, for the hints of the messages: `./pgfaces` sets its own (tasks/app.py).
+PROG = "python -m pgfaces.client"
 
 
 def _fail(message: str) -> int:
@@ -57,11 +62,15 @@ def load(dsn: str, paths: list[str], workers: int | None = None, quiet: bool = F
                                keep_outside=keep_outside)
         else:
             report = loader.load(dsn, paths, workers, progress=not quiet, deferred=deferred, keep_outside=keep_outside)
-        print(report.summary() + (" (queued for analysis)" if deferred else ""))
+        print(report.summary(" (queued for analysis)" if deferred else ""))
         if deferred and not quiet:
             with _connect(dsn) as conn:
                 progress.follow(conn)
-        return 1 if report.failed and not report.loaded and not report.skipped else 0
+        if report.failed:
+            given = report.loaded + report.skipped + len(report.failed)
+            return _fail(f"{len(report.failed)} of {given} file(s) failed (listed above)"
+                         + (f"; {report.loaded} loaded" if report.loaded else ""))
+        return 0
     return _run(body)
 
 
@@ -78,27 +87,41 @@ def work(dsn: str, workers: int | None = None, in_server: bool = False, lease: s
                              "(python -m pgfaces.client work --dsn URL)")
         options = worker.Options(lease=lease, max_attempts=max_attempts, until_empty=until_empty)
         print(f"{workers or os.cpu_count() or 1} worker(s) {'in the server' if in_server else 'here'};"
-              f" {'until the queue is empty' if until_empty else 'Ctrl-C stops them'}", file=sys.stderr)
+              f" {'until the queue is empty; ' if until_empty else ''}Ctrl-C or SIGTERM stops them after their"
+              " current photo", file=sys.stderr, flush=True)
         report = worker.work(dsn, workers or os.cpu_count() or 1, in_server, options)
-        print(report.summary())
-        return 0
+        print(report.summary(), flush=True)
+        return 130 if report.stopped_at_once else 0
     return _run(body)
+
+
+def _known_person(conn, name: str) -> None:
+    """Stops with the nearest names when no one is called `name` (a typo must not become a new person)."""
+    if conn.execute("select from people where name = trim(%s)", (name,)).fetchone() is not None:
+        return
+    nearest = conn.execute("select pgfaces_nearest_names(%s)", (name,)).fetchone()[0]
+    guess = "did you mean " + ", ".join(f'"{n}"' for n in nearest) + "? " if nearest else ""
+    raise ValueError(f'unknown person "{name.strip()}": {guess}to name someone new: '
+                     f"{PROG} remember {shlex.quote(name.strip())} IMAGE")
 
 
 def search(dsn: str, image: str | None = None, person: str | None = None, n: int = 10,
            filters: s.Filters | None = None, profile: str | None = None, max_distance: float | None = None,
            html: str | None = None, local: bool | None = None) -> int:
-    """Prints the photos of the person in IMAGE (or of PERSON), best first. With both, IMAGE is first remembered as
-    one of PERSON's faces and every face of theirs counts. `html`: also write a contact sheet there."""
+    """Prints the photos of the person in IMAGE (or of PERSON, someone remembered or named), best first. With both,
+    IMAGE is first remembered as one more face of PERSON, and every face of theirs counts. `html`: also write a
+    contact sheet there."""
     from . import remember_face, search as find
 
     if image is None and person is None:
         return _fail("search needs a reference IMAGE or --person NAME")
-    if image is not None and not pathlib.Path(image).is_file():
+    if image is not None and not pathlib.Path(image).expanduser().is_file():
         return _fail(f"no such file: {image}")
 
     def body() -> int:
         with _connect(dsn) as conn:
+            if person:
+                _known_person(conn, person)
             if person and image:
                 remember_face(conn, person, image, profile, local)
             rows = find(conn, None if person else image, person, n, max_distance, profile, filters, local)
@@ -106,7 +129,7 @@ def search(dsn: str, image: str | None = None, person: str | None = None, n: int
             print(s.format_table(matches))
             if html:
                 title = f"Photos of {person}" if person else f"Photos like {image}"
-                pathlib.Path(html).write_text(s.contact_sheet(conn, matches, title))
+                pathlib.Path(html).expanduser().write_text(s.contact_sheet(conn, matches, title))
                 print(f"contact sheet: {html}")
         return 0
     return _run(body)
@@ -124,12 +147,18 @@ def embed(dsn: str, image: str, profile: str | None = None, local: bool | None =
 
 
 def remember(dsn: str, name: str, image: str, profile: str | None = None, local: bool | None = None) -> int:
-    """Stores IMAGE as a reference face of NAME and prints the person's id."""
+    """Stores IMAGE as a reference face of NAME (a new person when no one has that name) and says which."""
     from . import remember_face
+
+    if not pathlib.Path(image).expanduser().is_file():
+        return _fail(f"no such file: {image}")
 
     def body() -> int:
         with _connect(dsn) as conn:
-            print(remember_face(conn, name, image, profile, local))
+            known = conn.execute("select id from people where name = trim(%s)", (name,)).fetchone()
+            person = remember_face(conn, name, image, profile, local)
+            print(f'{image} remembered as a face of "{name.strip()}": '
+                  f"{'person' if known else 'a new person'} {person}")
         return 0
     return _run(body)
 

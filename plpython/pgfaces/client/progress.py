@@ -1,4 +1,4 @@
-"""The queue's progress as a bar on stderr, read from the view analysis_progress (`invoke load --deferred`)."""
+"""The queue's progress as a bar on stderr, read from the view analysis_progress (`./pgfaces load --deferred`)."""
 
 from __future__ import annotations
 

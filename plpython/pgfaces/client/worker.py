@@ -10,7 +10,6 @@ next claim, since its backend is gone. Start as many as there are cores, on as m
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import logging
 import os
@@ -49,6 +48,8 @@ class WorkReport:
     lost: int = 0  # taken by another worker after this one's lease ran out; its result was dropped
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # parked: (file, error)
     seconds: float = 0.0
+    replaced: int = 0  # worker processes that died and were replaced
+    stopped_at_once: bool = False  # a second signal: the jobs in hand went back to the queue
 
     def add(self, other: WorkReport) -> None:
         self.done += other.done
@@ -73,7 +74,9 @@ class WorkReport:
         rate = self.done / self.seconds if self.seconds else 0.0
         lines = [f"analysed {self.done} photo(s) with {self.faces} face(s) in {self.seconds:.1f} s "
                  f"({rate:.2f} photos/s); {self.retried} error(s) queued again; {self.lost} lost to another worker; "
-                 f"{len(self.failed)} failed"]
+                 f"{len(self.failed)} failed"
+                 + (f"; {self.replaced} worker process(es) died and were replaced" if self.replaced else "")
+                 + ("; stopped at once: the photos in hand go to the next claim" if self.stopped_at_once else "")]
         lines += [f"  FAILED {printable(name)}: {printable(reason.removeprefix(f'{name}: '))}"
                   for name, reason in self.failed]
         return "\n".join(lines)
@@ -186,43 +189,59 @@ def run_loop(dsn: str, name: str, in_server: bool, options: Options = Options(),
     return report
 
 
-def _init_process() -> None:
-    from .pool import _init_worker
-
-    _init_worker()
+def _process_loop(index: int, dsn: str, options: Options, stop) -> WorkReport:
+    return run_loop(dsn, worker_name(index), False, options, stop)
 
 
-def _process_loop(dsn: str, index: int, options: Options) -> WorkReport:
-    return run_loop(dsn, worker_name(index), False, options)
+def _threads(dsn: str, workers: int, options: Options, stop: "pool.Stop") -> list[WorkReport]:
+    """In the server: one thread per loop, the analysis in its backend. A loop that ends on an error of its own is
+    started again; on a forced stop the threads are left to end with the process (their backends finish the photo
+    in hand, which the fencing token keeps or drops)."""
+    reports: list[WorkReport] = []
+
+    def loop(index: int) -> None:
+        while True:
+            try:
+                reports.append(run_loop(dsn, worker_name(index), True, options, stop))
+                return
+            except Exception:  # noqa: BLE001 - a bug in one loop never stops the others
+                log.exception("worker %s stopped on an error; starting it again", worker_name(index))
+                if stop.is_set():
+                    return
+                time.sleep(options.poll)
+
+    threads = [threading.Thread(target=loop, args=(i,), name=f"pgfaces-worker-{i}", daemon=True)
+               for i in range(workers)]
+    for t in threads:
+        t.start()
+    while not stop.forced and any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(timeout=0.2)
+    return reports
 
 
 def work(dsn: str, workers: int = 1, in_server: bool = False, options: Options = Options()) -> WorkReport:
     """Runs `workers` loops until interrupted (or drained, with until_empty); returns what they did together.
-    In the server: one thread per loop, the analysis in its backend. Here: one process per loop (one: this one)."""
-    total, started = WorkReport(), time.monotonic()
-    if in_server:
-        stop = threading.Event()
-        with concurrent.futures.ThreadPoolExecutor(workers) as threads:
-            futures = [threads.submit(run_loop, dsn, worker_name(i), True, options, stop) for i in range(workers)]
-            try:
-                concurrent.futures.wait(futures)
-            except KeyboardInterrupt:
-                stop.set()  # each loop ends after its current photo
-            for f in futures:
-                total.add(f.result())
-    elif workers == 1:  # in this process: killing it kills the worker (no pool process left behind)
-        _init_process()
-        total = run_loop(dsn, worker_name(0), False, options)
-    else:
-        from .pool import _mp_context
+    In the server: one thread per loop, the analysis in its backend. Here: one process per loop (one: this one).
+    SIGINT or SIGTERM: each loop ends its current photo, then stops; a second one stops them at once."""
+    from . import pool
 
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=_mp_context(),
-                                                    initializer=_init_process) as processes:
-            futures = [processes.submit(_process_loop, dsn, i, options) for i in range(workers)]
-            for f in futures:
-                try:
-                    total.add(f.result())
-                except KeyboardInterrupt:  # the workers got it too, and return what they did
-                    total.add(f.result())
+    total, started, stop = WorkReport(), time.monotonic(), pool.Stop()
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt  # the loop in this process: run_loop closes its connection, its job is free
+
+    with pool.stop_on_signals(stop, on_force=interrupt if workers == 1 and not in_server else None):
+        if in_server:
+            reports = _threads(dsn, workers, options, stop)
+        elif workers == 1:  # in this process: killing it kills the worker (no process left behind)
+            pool._init_worker()
+            reports = [run_loop(dsn, worker_name(0), False, options, stop)]
+        else:
+            supervised = pool.run_processes(_process_loop, workers, (dsn, options), stop)
+            reports, total.replaced = supervised.results, supervised.replaced
+    for report in reports:
+        total.add(report)
+    total.stopped_at_once = stop.forced
     total.seconds = time.monotonic() - started
     return total
