@@ -97,7 +97,8 @@ def work(dsn: str, workers: int | None = None, in_server: bool = False, lease: s
 
 def _known_person(conn, name: str) -> None:
     """Stops with the nearest names when no one is called `name` (a typo must not become a new person)."""
-    if conn.execute("select from people where name = trim(%s)", (name,)).fetchone() is not None:
+    # the one rule for names (pgfaces_person_name): trimmed, normalised, or refused with why
+    if conn.execute("select from people where name = pgfaces_person_name(%s)", (name,)).fetchone() is not None:
         return
     nearest = conn.execute("select pgfaces_nearest_names(%s)", (name,)).fetchone()[0]
     guess = "did you mean " + ", ".join(f'"{n}"' for n in nearest) + "? " if nearest else ""
