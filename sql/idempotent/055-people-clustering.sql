@@ -49,6 +49,10 @@ declare
     p profiles := pgfaces_profile(profile);
     newest bigint := (select max(id) from faces);
 begin
+    if most is null or most not between 1 and 100000 then  -- a client-side run asks for 2,000 at a time
+        raise exception 'pgfaces_refresh_neighbours: most must be between 1 and 100000 (got %)', most
+            using errcode = 'invalid_parameter_value';
+    end if;
     return pgfaces_list_neighbours(p, array(
         select f.id from faces f left join face_neighbours n on n.face_id = f.id
         where f.profile = p.name and (n.face_id is null or n.newest_face * 2 < newest)
