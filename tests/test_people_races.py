@@ -98,6 +98,8 @@ def test_the_loser_of_a_race_over_a_person_is_told_unknown_person(db, url, first
         return lambda conn: conn.execute(sql, args).fetchone()[0]
 
     results = race(url, run(first), run(second))
+    if first.startswith("select merge") and second.startswith("select merge"):
+        assert len(errors(results)) == 1, results  # q is merged once: the other merge finds it gone
     for e in errors(results):
         assert e.diag.sqlstate == "22023" and plain(e).startswith("unknown person"), (e.diag.sqlstate, plain(e))
     assert same_photo_violations(db) == 0 and ghosts(db) == 0
