@@ -90,3 +90,22 @@ def test_refresh_neighbours_is_bounded(client_side, login_as, most):
     with psycopg.connect(login_as(client_side, "writer"), autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="most must be between 1 and 100000"):
             conn.execute("select pgfaces_refresh_neighbours('mtcnn', %s)", (most,))
+
+
+def test_client_side_faces_are_checked_as_they_arrive(client_side, login_as):
+    """A client-side writer inserts the faces its client found: each is checked as the server would make it."""
+    with psycopg.connect(login_as(client_side, "writer"), autocommit=True) as conn:
+        photo = conn.execute("insert into photos (filename, image, sha256, width, height)"
+                             " values ('p.jpg', %s, 'x', 100, 80) returning id",
+                             (im.jpeg(im.gradient(100, 80, seed=4)),)).fetchone()[0]
+        insert = ("insert into faces (photo_id, profile, x, y, width, height, score, embedding, thumbnail)"
+                  " values (%s, 'mtcnn', %s, %s, %s, %s, %s, %s::vector, %s)")
+        for box, score, embedding, message in [
+                ((0, 0, 101, 10), 0.9, UNIT, "the box 101x10 at 0,0 is not inside the 100x80 picture"),
+                ((5, 5, 10, 10), float("nan"), UNIT, "score: NaN is not a number"),
+                ((5, 5, 10, 10), 0.9, "[0" + ",0" * 127 + "]", "the embedding's length is 0")]:
+            with pytest.raises(psycopg.errors.InvalidParameterValue) as failure:
+                conn.execute(insert, (photo, *box, score, embedding, None))
+            assert plain(failure.value) == f"photo {photo}, a face: {message}" or message in plain(failure.value)
+        conn.execute(insert, (photo, 5, 5, 10, 10, 0.9, UNIT, im.jpeg(im.gradient(96, 96, seed=5))))
+        conn.execute("delete from photos where id = %s", (photo,))

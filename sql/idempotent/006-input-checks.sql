@@ -89,3 +89,56 @@ begin
     end if;
 end
 $$;
+
+-- A face as the server's analysis makes it: a box of positive size inside the upright picture (pgfaces.boxes clips
+-- it), finite numbers, an embedding of the profile, a JPEG thumbnail. `what` names it in the message.
+create or replace function pgfaces_check_face(ph photos, p profiles, what text, x int, y int, width int, height int,
+                                              score real, embedding vector, thumbnail bytea, sharpness real,
+                                              brightness real, yaw real)
+returns void
+language plpgsql immutable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    if x is null or y is null or width is null or height is null or x < 0 or y < 0 or width < 1 or height < 1
+       or x::bigint + width > ph.width or y::bigint + height > ph.height then
+        raise exception '%: the box %x% at %,% is not inside the %x% picture', what, width, height, x, y,
+            ph.width, ph.height using errcode = 'invalid_parameter_value';
+    end if;
+    perform pgfaces_check_finite(score, what || ': score');
+    perform pgfaces_check_finite(sharpness, what || ': sharpness');
+    perform pgfaces_check_finite(brightness, what || ': brightness');
+    perform pgfaces_check_finite(yaw, what || ': yaw');
+    perform pgfaces_check_embedding(p, embedding, what);
+    perform pgfaces_check_thumbnail(thumbnail, what);
+end
+$$;
+
+-- Client-side mode: writers insert the faces their client found (pgfaces.client.load), so each is checked as it
+-- arrives. A server install's faces come from its own analysis (and a worker's through pgfaces_finish_job).
+create or replace function pgfaces_faces_before_insert()
+returns trigger
+language plpgsql volatile security definer
+set search_path = public, pg_temp
+as $$
+declare
+    ph photos;
+begin
+    select * into ph from photos where id = new.photo_id;
+    perform pgfaces_check_face(ph, pgfaces_profile(new.profile), format('photo %s, a face', new.photo_id), new.x,
+                               new.y, new.width, new.height, new.score, new.embedding, new.thumbnail, new.sharpness,
+                               new.brightness, new.yaw);
+    return new;
+end
+$$;
+
+do $$
+begin
+    if pgfaces_is_client_side() then
+        create or replace trigger faces_check before insert on faces
+        for each row execute function pgfaces_faces_before_insert();
+    else
+        drop trigger if exists faces_check on faces;
+    end if;
+end
+$$;

@@ -231,9 +231,8 @@ begin
 end
 $$;
 
--- Faces a client found in a stored photo, as the server's analysis makes them: boxes of positive size inside the
--- upright picture (pgfaces.boxes clips them), finite numbers, embeddings of the profile, JPEG thumbnails
--- (006-input-checks.sql). The first face that is not raises invalid_parameter_value, naming it.
+-- Each face a client worker hands over, as the server's analysis makes it (006-input-checks.sql); the first that is
+-- not raises invalid_parameter_value, naming it ("photo 7, face 2: ...").
 create or replace function pgfaces_check_faces(photo_id bigint, p profiles, x int[], y int[], width int[],
                                                height int[], score real[], embedding vector[], thumbnail bytea[],
                                                sharpness real[], brightness real[], yaw real[])
@@ -244,26 +243,15 @@ as $$
 declare
     ph photos;
     face record;
-    what text;
 begin
     select * into ph from photos where id = photo_id;
     for face in
         select * from unnest(x, y, width, height, score, embedding, thumbnail, sharpness, brightness, yaw)
                  with ordinality as u(x, y, width, height, score, embedding, thumbnail, sharpness, brightness, yaw, i)
     loop
-        what := format('photo %s, face %s', photo_id, face.i);
-        if face.x is null or face.y is null or face.width is null or face.height is null
-           or face.x < 0 or face.y < 0 or face.width < 1 or face.height < 1
-           or face.x::bigint + face.width > ph.width or face.y::bigint + face.height > ph.height then
-            raise exception '%: the box %x% at %,% is not inside the %x% picture', what, face.width, face.height,
-                face.x, face.y, ph.width, ph.height using errcode = 'invalid_parameter_value';
-        end if;
-        perform pgfaces_check_finite(face.score, what || ': score');
-        perform pgfaces_check_finite(face.sharpness, what || ': sharpness');
-        perform pgfaces_check_finite(face.brightness, what || ': brightness');
-        perform pgfaces_check_finite(face.yaw, what || ': yaw');
-        perform pgfaces_check_embedding(p, face.embedding, what);
-        perform pgfaces_check_thumbnail(face.thumbnail, what);
+        perform pgfaces_check_face(ph, p, format('photo %s, face %s', photo_id, face.i), face.x, face.y, face.width,
+                                   face.height, face.score, face.embedding, face.thumbnail, face.sharpness,
+                                   face.brightness, face.yaw);
     end loop;
 end
 $$;

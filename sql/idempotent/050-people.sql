@@ -53,10 +53,11 @@ language plpgsql volatile parallel unsafe security invoker
 set search_path = public, pg_temp
 as $$
 begin
+    -- (a run's labels are a million ids with repeats: a semi-join, not = any over the array for every person)
     case strength
-        when 'update' then perform from people where id = any (ids) order by id for update;
-        when 'no key update' then perform from people where id = any (ids) order by id for no key update;
-        when 'key share' then perform from people where id = any (ids) order by id for key share;
+        when 'update' then perform from people where id in (select unnest(ids)) order by id for update;
+        when 'no key update' then perform from people where id in (select unnest(ids)) order by id for no key update;
+        when 'key share' then perform from people where id in (select unnest(ids)) order by id for key share;
     end case;
 end
 $$;
@@ -112,8 +113,7 @@ returns boolean
 language sql stable parallel safe security invoker
 set search_path = public, pg_temp
 as $$
-    select exists (select from face_people fp join faces f on f.id = fp.face_id
-                   where fp.person_id = $1 and f.photo_id = $2 and f.id <> $3)
+    select exists (select from face_people fp where fp.person_id = $1 and fp.photo_id = $2 and fp.face_id <> $3)
 $$;
 
 create or replace function name_person(person_id bigint, name text)
