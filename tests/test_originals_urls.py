@@ -110,10 +110,10 @@ def test_urls_outside_the_allowed_prefixes_are_refused(web, uri):
 
 
 def claim(worker_url: str) -> tuple:
-    """A URL photo queued and claimed by the worker: (connection, photo_id, profile, worker, attempt)."""
+    """A URL photo queued and claimed by the worker: (connection, photo_id, profile, the claim's token)."""
     conn = psycopg.connect(worker_url, autocommit=True)
-    photo_id, profile, _, attempt = conn.execute("select * from pgfaces_claim_job('forger')").fetchone()
-    return conn, photo_id, profile, "forger", attempt
+    photo_id, profile, _, _, token = conn.execute("select * from pgfaces_claim_job('forger')").fetchone()
+    return conn, photo_id, profile, token
 
 
 GOOD = {"sha256": "ab" * 32, "width": 10, "height": 10}
@@ -141,13 +141,13 @@ def test_forged_descriptions_are_refused_with_one_line(web):
         assert job[0] == photo_id
         for photo, size, preview, state in FORGED:
             with pytest.raises(psycopg.Error) as e:
-                conn.execute("select pgfaces_original_fetched(%s, %s, %s, %s, %s::jsonb, %s, %s)",
+                conn.execute("select pgfaces_original_fetched(%s, %s, %s, %s::jsonb, %s, %s)",
                              (*job, None if photo is None else json.dumps(photo), size, preview))
             assert e.value.diag.sqlstate == state, plain(e.value)
             plain(e.value)
-        # Not this worker's job (a forged name or attempt): nothing is written.
-        other = (job[0], job[1], "someone-else", job[3])
-        assert conn.execute("select pgfaces_original_fetched(%s, %s, %s, %s, %s::jsonb, 100, null)",
+        # Not this worker's job (a forged token): nothing is written.
+        other = (job[0], job[1], "forged-token")
+        assert conn.execute("select pgfaces_original_fetched(%s, %s, %s, %s::jsonb, 100, null)",
                             (*other, json.dumps(GOOD))).fetchone()[0] == "lost"
         assert conn.execute("select sha256 from photos where id = %s", (photo_id,)).fetchone()[0] is None
 
@@ -156,6 +156,6 @@ def test_only_workers_describe_originals(web):
     _, _, url, writer, _ = web
     with psycopg.connect(writer, autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("select pgfaces_original_fetched(1, 'mtcnn', 'w', 1, '{}'::jsonb, 1, null)")
+            conn.execute("select pgfaces_original_fetched(1, 'mtcnn', 't', '{}'::jsonb, 1, null)")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("update photos set uri = '/etc/shadow'")

@@ -206,7 +206,7 @@ def test_roles_worker_drains_and_nothing_more(make_database, admin_url, paths):
             with psycopg.connect(logins[role][1], autocommit=True) as conn:
                 assert conn.execute("select sum(queued) from analysis_progress").fetchone()[0] == 2
                 for sql in ("select * from pgfaces_claim_job('x')", "select retry_failed()",
-                            "select pgfaces_fail_job(1, 'mtcnn', 'x', 1, 'e')",
+                            "select pgfaces_fail_job(1, 'mtcnn', 'x', 'e')",
                             "update analysis_queue set state = 'done'"):
                     with pytest.raises(psycopg.errors.InsufficientPrivilege):
                         conn.execute(sql)

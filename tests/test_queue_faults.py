@@ -78,17 +78,18 @@ def test_an_expired_lease_is_taken_over_and_the_late_worker_writes_nothing(make_
     url = make_database()
     insert_all(url, batch)
     with psycopg.connect(url, autocommit=True) as slow:  # alive, but silent past its lease
-        photo_id, profile, _, attempt = slow.execute("select * from pgfaces_claim_job('slow', '1 second')").fetchone()
+        photo_id, profile, token = slow.execute("select photo_id, profile, token"
+                                                " from pgfaces_claim_job('slow', '1 second')").fetchone()
         assert drain(url, in_server=True, name="fast", poll=0.3).done == 1  # waited for the lease, then took it
         assert states(url) == {"done": 1}
         before = faces(url)
-        late = slow.execute("select pgfaces_finish_job(%s, %s, 'slow', %s, '{1}', '{2}', '{30}', '{30}', '{0.9}',"
+        late = slow.execute("select pgfaces_finish_job(%s, %s, %s, '{1}', '{2}', '{30}', '{30}', '{0.9}',"
                             " array[(select embedding from faces limit 1)], '{NULL}')",
-                            (photo_id, profile, attempt)).fetchone()[0]
+                            (photo_id, profile, token)).fetchone()[0]
         assert late == "lost"
-        assert slow.execute("select pgfaces_fail_job(%s, %s, 'slow', %s, 'late')", (photo_id, profile, attempt)
+        assert slow.execute("select pgfaces_fail_job(%s, %s, %s, 'late')", (photo_id, profile, token)
                             ).fetchone()[0] == "lost"
-        assert slow.execute("select state from pgfaces_run_job(%s, %s, 'slow', %s)", (photo_id, profile, attempt)
+        assert slow.execute("select state from pgfaces_run_job(%s, %s, %s)", (photo_id, profile, token)
                             ).fetchone()[0] == "lost"
     assert faces(url) == before and duplicates(url) == 0 and states(url) == {"done": 1}
 

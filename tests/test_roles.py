@@ -181,9 +181,10 @@ SEARCH |= {"find_photos_with", "suggest_people", "suggest_merges",
            "pgfaces_deferred"}  # the WHEN of the photos triggers, evaluated as the user who inserts
 SEARCH |= {"pgfaces_nearest_names"}  # the hint of an unknown name (pgfaces.client.cli)
 EDIT_PEOPLE = {"remember_face", "name_person", "merge_people", "assign_face", "unassign_face", "hide_person",
-               "forget_person", "cluster_faces", "pgfaces_remember", "pgfaces_faces_added", "pgfaces_cluster_begin",
-               "pgfaces_refresh_neighbours", "pgfaces_cluster_unchanged",
-               "pgfaces_cluster_faces", "pgfaces_cluster_apply"}
+               "forget_person", "cluster_faces"}
+# What the server's Python calls in a server install; a writer calls them only in client-side mode (test_client_helpers).
+CLIENT_SIDE_HELPERS = {"pgfaces_remember", "pgfaces_faces_added", "pgfaces_cluster_begin", "pgfaces_refresh_neighbours",
+                       "pgfaces_cluster_unchanged", "pgfaces_cluster_faces", "pgfaces_cluster_apply"}
 CALLABLE = {"reader": SEARCH, "writer": SEARCH | EDIT_PEOPLE}
 
 

@@ -255,11 +255,11 @@ def preview(data: bytes, limits: Limits = Limits()) -> bytes:
 
 
 # A client worker's description of a URL original it fetched first (sql/idempotent/006-originals.sql).
-FETCHED = "select pgfaces_original_fetched(%s, %s, %s, %s, %s::jsonb, %s, %s)"
+FETCHED = "select pgfaces_original_fetched(%s, %s, %s, %s::jsonb, %s, %s)"
 
 
 def fetched_args(job: tuple, data: bytes, result, limits: Limits) -> tuple:
-    """FETCHED's arguments: the job (photo_id, profile, worker, attempt), then the photo's row, size and preview."""
+    """FETCHED's arguments: the job (photo_id, profile, the claim's token), then the photo's row, size and preview."""
     import json
 
     return (*job, json.dumps(result.photo.values()), len(data), preview(data, limits))

@@ -42,7 +42,7 @@ $$;
 -- pgfaces.records.PhotoRow's values) and its preview, which the INSERT could not read. Filled once (the values a
 -- user gave in the INSERT win); a later fetch must bring the same bytes. Called in the transaction that ends the
 -- job. Returns 'described', 'known' (described before, same bytes) or 'lost' (the job is no longer this worker's).
-create or replace function pgfaces_original_fetched(photo_id bigint, profile text, worker text, attempt int,
+create or replace function pgfaces_original_fetched(photo_id bigint, profile text, token text,
                                                     photo jsonb, size_bytes bigint, preview bytea)
 returns text
 language plpgsql volatile parallel unsafe security definer
@@ -81,7 +81,7 @@ begin
                                 or substr(preview, 9, 4) <> 'WEBP'::bytea) then
         raise exception 'preview must be a WebP of at most 1 MiB' using errcode = 'invalid_parameter_value';
     end if;
-    if not pgfaces_job_is_mine(photo_id, p.name, worker, attempt) then
+    if not pgfaces_job_is_mine(photo_id, p.name, token) then
         return 'lost';
     end if;
     select * into ph from photos where id = pgfaces_original_fetched.photo_id for update;

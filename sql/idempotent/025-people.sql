@@ -151,10 +151,10 @@ begin
     if image is null or embedding is null then
         raise exception 'a reference needs its image and its embedding' using errcode = 'null_value_not_allowed';
     end if;
-    if vector_dims(embedding) <> p.dimensions then
-        raise exception 'profile "%" has % dimensions, the embedding has %', p.name, p.dimensions, vector_dims(embedding)
-            using errcode = 'invalid_parameter_value';
-    end if;
+    -- as remember_face in the server would have made them (client-side mode hands them over: 006-input-checks.sql)
+    perform pgfaces_check_image(image, 'reference image');
+    perform pgfaces_check_embedding(p, embedding, 'reference image');
+    perform pgfaces_check_thumbnail(thumbnail, 'reference image');
     insert into people (name, profile) values (pgfaces_remember.name, p.name)
         on conflict on constraint people_name_key do nothing;
     select pe.id into who from people pe where pe.name = pgfaces_remember.name;

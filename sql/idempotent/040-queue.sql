@@ -3,9 +3,10 @@
 --
 -- A job's life: queued -> running (claimed: worker, backend, started_at, lease_until committed at once) -> done, or
 -- back to queued after an error, or failed after max_attempts claims. A running job is taken again when its
--- worker's backend is gone (killed, disconnected, server restarted) or its lease expired; `attempts` is the fencing
--- token: a worker's result counts only while the job still carries the attempt it claimed, so a late worker never
--- writes faces twice.
+-- worker's backend is gone (killed, disconnected, server restarted) or its lease expired. Each claim draws a random
+-- token that only the claimer learns (the queue keeps its SHA-256, claim_digest): a worker's result counts only
+-- with the token of the claim still running, so a late worker never writes faces twice, and no other worker, who
+-- can read the holder's name and attempt, can end the job for it.
 
 -- Queues a photo (NULL: every photo) for a profile (NULL: every profile marked `ingest`, as the trigger would
 -- analyse it). A job that exists already starts again from scratch. Returns the number of jobs queued.
@@ -24,7 +25,7 @@ begin
       and (case when pgfaces_queue.profile is null then pr.ingest else pr.name = pgfaces_queue.profile end)
     on conflict on constraint analysis_queue_pkey do update
         set state = 'queued', attempts = 0, worker = null, backend_pid = null, started_at = null, lease_until = null,
-            finished_at = null, error = null, queued_at = now();
+            finished_at = null, error = null, queued_at = now(), claim_digest = null;
     get diagnostics queued = row_count;
     return queued;
 end
@@ -55,15 +56,31 @@ language sql stable parallel safe security invoker
 set search_path = public, pg_temp
 as $$ select exists (select from photos p where p.id = $1 and p.image is null and p.uri ~ '^(https?|s3)://') $$;
 
+-- The digest the queue keeps of a claim's token.
+create or replace function pgfaces_claim_digest(token text)
+returns bytea
+language sql immutable parallel safe security invoker
+set search_path = public, pg_temp
+as $$ select sha256(convert_to(token, 'UTF8')) $$;
+
+-- (before, a claim returned no token and took no fetch_urls, and the functions below took the worker's name and
+-- attempt)
+drop function if exists pgfaces_claim_job(text, interval, int);
+drop function if exists pgfaces_job_is_mine(bigint, text, text, int);
+drop function if exists pgfaces_fail_job(bigint, text, text, int, text, int);
+drop function if exists pgfaces_finish_job(bigint, text, text, int, int[], int[], int[], int[], real[], vector[], bytea[],
+                                           real[], real[], real[]);
+drop function if exists pgfaces_run_job(bigint, text, text, int, int);
+
 -- Takes the next job for `worker`: first a running job whose worker is gone or whose lease expired (rows a live
 -- worker holds locked are skipped), else the first queued one. The claim commits with the caller's statement, so
 -- everyone sees who runs what. A job abandoned max_attempts times (a photo that kills its backend, say) is parked
--- as failed instead. No row: nothing to take now. fetch_urls false (the in-server workers): jobs of photos whose
--- original is a URL are left to the client workers (the server never fetches one).
-drop function if exists pgfaces_claim_job(text, interval, int);  -- before it took fetch_urls
+-- as failed instead. No row: nothing to take now. `token` is the claim's: keep it, and give it to
+-- pgfaces_finish_job, pgfaces_fail_job or pgfaces_run_job; nobody else learns it. fetch_urls false (the in-server
+-- workers): jobs of photos whose original is a URL are left to the client workers (the server never fetches one).
 create or replace function pgfaces_claim_job(worker text, lease interval default '10 minutes', max_attempts int default 3,
                                              fetch_urls boolean default true)
-returns table (photo_id bigint, profile text, filename text, attempt int)
+returns table (photo_id bigint, profile text, filename text, attempt int, token text)
 language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
@@ -71,6 +88,7 @@ declare
     job analysis_queue;
     taken boolean := false;
     claimed int;
+    secret text := gen_random_uuid()::text;  -- 122 random bits (pg_strong_random)
 begin
     if worker is null or length(trim(worker)) = 0 then
         raise exception 'a worker needs a name' using errcode = 'invalid_parameter_value';
@@ -94,7 +112,7 @@ begin
             exit;
         end if;
         update analysis_queue q
-        set state = 'failed', finished_at = now(), lease_until = null,
+        set state = 'failed', finished_at = now(), lease_until = null, claim_digest = null,
             error = format('abandoned %s times: its worker died, lost its connection or overran its lease while '
                            'analysing it (last: %s)', job.attempts, job.worker)
         where q.photo_id = job.photo_id and q.profile = job.profile;
@@ -111,16 +129,16 @@ begin
     update analysis_queue q
     set state = 'running', attempts = q.attempts + 1, worker = pgfaces_claim_job.worker,
         backend_pid = pg_backend_pid(), started_at = clock_timestamp(), lease_until = clock_timestamp() + lease,
-        finished_at = null
+        finished_at = null, claim_digest = pgfaces_claim_digest(secret)
     where q.photo_id = job.photo_id and q.profile = job.profile
     returning q.attempts into claimed;
-    return query select job.photo_id, job.profile, ph.filename, claimed from photos ph where ph.id = job.photo_id;
+    return query select job.photo_id, job.profile, ph.filename, claimed, secret from photos ph where ph.id = job.photo_id;
 end
 $$;
 
--- Whether `worker` still holds the job it claimed as `attempt`; locks the job's row until the transaction ends, so
--- nobody takes it meanwhile.
-create or replace function pgfaces_job_is_mine(photo_id bigint, profile text, worker text, attempt int)
+-- Whether `token` is the running claim of the job; locks the job's row until the transaction ends, so nobody takes
+-- it meanwhile.
+create or replace function pgfaces_job_is_mine(photo_id bigint, profile text, token text)
 returns boolean
 language plpgsql volatile parallel unsafe security invoker
 set search_path = public, pg_temp
@@ -128,7 +146,7 @@ as $$
 begin
     perform from analysis_queue q
     where q.photo_id = pgfaces_job_is_mine.photo_id and q.profile = pgfaces_job_is_mine.profile
-      and q.state = 'running' and q.worker = pgfaces_job_is_mine.worker and q.attempts = attempt
+      and q.state = 'running' and q.claim_digest = pgfaces_claim_digest(token)
     for update;
     return found;
 end
@@ -139,13 +157,14 @@ returns void
 language sql volatile parallel unsafe security invoker
 set search_path = public, pg_temp
 as $$
-    update analysis_queue q set state = 'done', finished_at = clock_timestamp(), lease_until = null, error = null
+    update analysis_queue q set state = 'done', finished_at = clock_timestamp(), lease_until = null, error = null,
+                                claim_digest = null
     where q.photo_id = $1 and q.profile = $2
 $$;
 
 -- A claimed job's analysis failed with `error` (one line): queued again, or failed after max_attempts claims.
--- Returns the job's new state, or 'lost' when the job is no longer this worker's.
-create or replace function pgfaces_fail_job(photo_id bigint, profile text, worker text, attempt int, error text,
+-- Returns the job's new state, or 'lost' when `token` is not the job's running claim.
+create or replace function pgfaces_fail_job(photo_id bigint, profile text, token text, error text,
                                             max_attempts int default 3)
 returns text
 language plpgsql volatile parallel unsafe security definer
@@ -154,13 +173,17 @@ as $$
 declare
     new_state text;
 begin
-    if not pgfaces_job_is_mine(photo_id, profile, worker, attempt) then
+    if max_attempts is null or max_attempts < 1 then
+        raise exception 'max_attempts must be at least 1 (got %)', max_attempts using errcode = 'invalid_parameter_value';
+    end if;
+    if not pgfaces_job_is_mine(photo_id, profile, token) then
         return 'lost';
     end if;
     update analysis_queue q
     set state = case when q.attempts >= max_attempts then 'failed' else 'queued' end,
         finished_at = case when q.attempts >= max_attempts then clock_timestamp() end,
-        lease_until = null, error = pgfaces_fail_job.error
+        lease_until = null, claim_digest = null,
+        error = left(regexp_replace(coalesce(pgfaces_fail_job.error, 'failed'), '\s+', ' ', 'g'), 1000)  -- one line
     where q.photo_id = pgfaces_fail_job.photo_id and q.profile = pgfaces_fail_job.profile
     returning q.state into new_state;
     return new_state;
@@ -169,11 +192,10 @@ $$;
 
 -- A client worker's result: the faces it found for its claimed job, written as the trigger writes them (any
 -- faces of that photo and profile are replaced) and the job marked done, in one transaction. Returns 'done', or
--- 'lost' (nothing written) when the job is no longer this worker's. This is the one place where a client's
--- faces enter the table; the server's is pgfaces.server.write_faces.
--- (before the faces' quality it took no sharpness, brightness or yaw)
-drop function if exists pgfaces_finish_job(bigint, text, text, int, int[], int[], int[], int[], real[], vector[], bytea[]);
-create or replace function pgfaces_finish_job(photo_id bigint, profile text, worker text, attempt int,
+-- 'lost' (nothing written) when `token` is not the job's running claim. This is the one place where a client's
+-- faces enter the table; the server's is pgfaces.server.write_faces. What it is given must be what the server's
+-- analysis would have made (pgfaces_check_faces): a wrong value is an error naming the face, and nothing is written.
+create or replace function pgfaces_finish_job(photo_id bigint, profile text, token text,
                                               x int[], y int[], width int[], height int[], score real[],
                                               embedding vector[], thumbnail bytea[], sharpness real[] default null,
                                               brightness real[] default null, yaw real[] default null)
@@ -191,17 +213,17 @@ begin
     end if;
     if (coalesce(cardinality(y), 0), coalesce(cardinality(width), 0), coalesce(cardinality(height), 0),
         coalesce(cardinality(score), 0), coalesce(cardinality(embedding), 0), coalesce(cardinality(thumbnail), 0))
-       is distinct from (n, n, n, n, n, n) then
+       is distinct from (n, n, n, n, n, n)
+       or coalesce(cardinality(sharpness), n) <> n or coalesce(cardinality(brightness), n) <> n
+       or coalesce(cardinality(yaw), n) <> n then
         raise exception 'the face arrays must all have one element per face (% faces)', n
             using errcode = 'invalid_parameter_value';
     end if;
-    if exists (select from unnest(embedding) e where e is null or vector_dims(e) <> p.dimensions) then
-        raise exception 'profile "%" has % dimensions: every embedding must have them', p.name, p.dimensions
-            using errcode = 'invalid_parameter_value';
-    end if;
-    if not pgfaces_job_is_mine(photo_id, p.name, worker, attempt) then
+    if not pgfaces_job_is_mine(photo_id, p.name, token) then
         return 'lost';
     end if;
+    perform pgfaces_check_faces(photo_id, p, x, y, width, height, score, embedding, thumbnail, sharpness, brightness,
+                                yaw);
     delete from faces f where f.photo_id = pgfaces_finish_job.photo_id and f.profile = p.name;
     insert into faces (photo_id, profile, x, y, width, height, score, embedding, thumbnail, sharpness, brightness, yaw)
     select pgfaces_finish_job.photo_id, p.name, u.x, u.y, u.width, u.height, u.score, u.embedding, u.thumbnail,
@@ -212,6 +234,31 @@ begin
     perform pgfaces_faces_added(photo_id);  -- as the trigger's faces do (pgfaces.server.write_faces)
     perform pgfaces_job_done(photo_id, p.name);
     return 'done';
+end
+$$;
+
+-- Each face a client worker hands over, as the server's analysis makes it (006-input-checks.sql); the first that is
+-- not raises invalid_parameter_value, naming it ("photo 7, face 2: ...").
+create or replace function pgfaces_check_faces(photo_id bigint, p profiles, x int[], y int[], width int[],
+                                               height int[], score real[], embedding vector[], thumbnail bytea[],
+                                               sharpness real[], brightness real[], yaw real[])
+returns void
+language plpgsql stable parallel safe security invoker
+set search_path = public, pg_temp
+as $$
+declare
+    ph photos;
+    face record;
+begin
+    select * into ph from photos where id = photo_id;
+    for face in
+        select * from unnest(x, y, width, height, score, embedding, thumbnail, sharpness, brightness, yaw)
+                 with ordinality as u(x, y, width, height, score, embedding, thumbnail, sharpness, brightness, yaw, i)
+    loop
+        perform pgfaces_check_face(ph, p, format('photo %s, face %s', photo_id, face.i), face.x, face.y, face.width,
+                                   face.height, face.score, face.embedding, face.thumbnail, face.sharpness,
+                                   face.brightness, face.yaw);
+    end loop;
 end
 $$;
 
@@ -228,7 +275,7 @@ begin
         perform pgfaces_profile(profile);  -- an unknown name is an error, not 0
     end if;
     update analysis_queue q
-    set state = 'queued', attempts = 0, finished_at = null, lease_until = null, queued_at = now()
+    set state = 'queued', attempts = 0, finished_at = null, lease_until = null, queued_at = now(), claim_digest = null
     where q.state = 'failed' and (retry_failed.profile is null or q.profile = retry_failed.profile);
     get diagnostics retried = row_count;
     return retried;

@@ -12,12 +12,11 @@ from pgfaces import server
 return server.run_job(plpy, GD, photo_id, p)
 $$;
 
--- Analyses the job `worker` claimed as `attempt`. An error of the analysis does not end the call: its faces are
--- rolled back and the job queued again (or failed after max_attempts), and the row says so. state: done (faces is
--- the count), queued or failed (error is the one-line message), or lost (the job is no longer this worker's: its
--- lease expired and another worker took it; nothing is written).
-create or replace function pgfaces_run_job(photo_id bigint, profile text, worker text, attempt int,
-                                           max_attempts int default 3)
+-- Analyses the job whose running claim is `token` (pgfaces_claim_job's). An error of the analysis does not end the
+-- call: its faces are rolled back and the job queued again (or failed after max_attempts), and the row says so.
+-- state: done (faces is the count), queued or failed (error is the one-line message), or lost (`token` is not the
+-- job's running claim: its lease expired and another worker took it; nothing is written).
+create or replace function pgfaces_run_job(photo_id bigint, profile text, token text, max_attempts int default 3)
 returns table (state text, faces int, error text)
 language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
@@ -27,7 +26,10 @@ declare
     found_faces int;
     message text;
 begin
-    if not pgfaces_job_is_mine(photo_id, p.name, worker, attempt) then
+    if max_attempts is null or max_attempts < 1 then
+        raise exception 'max_attempts must be at least 1 (got %)', max_attempts using errcode = 'invalid_parameter_value';
+    end if;
+    if not pgfaces_job_is_mine(photo_id, p.name, token) then
         return query select 'lost'::text, null::int, null::text;
         return;
     end if;
@@ -35,7 +37,7 @@ begin
         found_faces := pgfaces_py_run_job(photo_id, p);
     exception when others then
         message := pgfaces_plain_message(sqlerrm);
-        return query select pgfaces_fail_job(photo_id, p.name, worker, attempt, message, max_attempts), null::int,
+        return query select pgfaces_fail_job(photo_id, p.name, token, message, max_attempts), null::int,
                             message;
         return;
     end;

@@ -13,15 +13,64 @@ language sql stable parallel safe security invoker
 set search_path = public, pg_temp
 as $$ select fp.person_id from face_people fp where fp.face_id = f.id $$;
 
--- Puts a face in a person (or, person NULL with 'user', keeps it out of every person).
+-- Puts a face in a person (or, person NULL with 'user', keeps it out of every person). face_people's constraint
+-- face_people_photo_once (sql/incremental/014) refuses a second face of one photo in one person, whatever runs at
+-- the same time: the callers turn its unique_violation into their own answer.
 create or replace function pgfaces_place(face_id bigint, person_id bigint, how text)
 returns void
 language sql volatile parallel unsafe security invoker
 set search_path = public, pg_temp
 as $$
-    insert into face_people (face_id, person_id, assigned_by) values ($1, $2, $3)
+    insert into face_people (face_id, photo_id, person_id, assigned_by)
+    select f.id, f.photo_id, $2, $3 from faces f where f.id = $1
     on conflict on constraint face_people_pkey do update set person_id = excluded.person_id,
                                                              assigned_by = excluded.assigned_by
+$$;
+
+-- Edits by hand and a run's writing take turns (a run writes a million rows in one statement: an edit of one of
+-- them meanwhile could deadlock with it); edits among themselves do not wait for each other here.
+create or replace function pgfaces_people_edit_lock(exclusive boolean default false)
+returns void
+language plpgsql volatile parallel unsafe security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    if exclusive then
+        perform pg_advisory_xact_lock(hashtext('pgfaces people edits'));
+    else
+        perform pg_advisory_xact_lock_shared(hashtext('pgfaces people edits'));
+    end if;
+end
+$$;
+
+-- Locks the people `ids` (in id order, as every edit does, so two edits never wait for each other in a circle),
+-- then reads them: a person another transaction deleted meanwhile is "unknown person", never a foreign-key error.
+-- `strength`: 'update' (to delete or merge them), 'no key update' (to change a name or a flag), 'key share' (to
+-- give them a face).
+create or replace function pgfaces_lock_people(ids bigint[], strength text)
+returns void
+language plpgsql volatile parallel unsafe security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    -- (a run's labels are a million ids with repeats: a semi-join, not = any over the array for every person)
+    case strength
+        when 'update' then perform from people where id in (select unnest(ids)) order by id for update;
+        when 'no key update' then perform from people where id in (select unnest(ids)) order by id for no key update;
+        when 'key share' then perform from people where id in (select unnest(ids)) order by id for key share;
+    end case;
+end
+$$;
+
+create or replace function pgfaces_person_locked(person_id bigint, strength text)
+returns people
+language plpgsql volatile parallel unsafe security invoker
+set search_path = public, pg_temp
+as $$
+begin
+    perform pgfaces_lock_people(array[person_id], strength);
+    return pgfaces_person(person_id);
+end
 $$;
 
 create or replace function pgfaces_person(person_id bigint)
@@ -121,8 +170,7 @@ returns boolean
 language sql stable parallel safe security invoker
 set search_path = public, pg_temp
 as $$
-    select exists (select from face_people fp join faces f on f.id = fp.face_id
-                   where fp.person_id = $1 and f.photo_id = $2 and f.id <> $3)
+    select exists (select from face_people fp where fp.person_id = $1 and fp.photo_id = $2 and fp.face_id <> $3)
 $$;
 
 create or replace function name_person(person_id bigint, name text)
@@ -131,7 +179,7 @@ language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
 declare
-    pe people := pgfaces_person(person_id);
+    pe people := pgfaces_person_locked(person_id, 'no key update');
     other people;
 begin
     name := pgfaces_person_name(name);
@@ -158,11 +206,15 @@ language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
 declare
-    keep people := pgfaces_person(keep_id);
-    other people := pgfaces_person(other_id);
+    keep people;
+    other people;
     shared bigint;
     new_name text;
 begin
+    perform pgfaces_people_edit_lock();
+    perform pgfaces_lock_people(array[keep_id, other_id], 'update');  -- then read: a merge that lost a race says so
+    keep := pgfaces_person(keep_id);
+    other := pgfaces_person(other_id);
     if keep.id = other.id then
         raise exception 'cannot merge person % into itself', keep.id using errcode = 'invalid_parameter_value';
     end if;
@@ -170,7 +222,10 @@ begin
         raise exception 'person % has faces of profile "%", person % of "%": they cannot be one person',
             keep.id, keep.profile, other.id, other.profile using errcode = 'invalid_parameter_value';
     end if;
-    if keep_name is not null and trim(keep_name) is distinct from keep.name and trim(keep_name) is distinct from other.name then
+    if keep_name is not null then
+        keep_name := pgfaces_person_name(keep_name);  -- the one rule for names (025-people.sql)
+    end if;
+    if keep_name is not null and keep_name is distinct from keep.name and keep_name is distinct from other.name then
         raise exception 'keep_name % is the name of neither person % (%) nor person % (%)', quote_literal(keep_name),
             keep.id, coalesce(quote_literal(keep.name), 'unnamed'), other.id, coalesce(quote_literal(other.name), 'unnamed')
             using errcode = 'invalid_parameter_value';
@@ -182,19 +237,24 @@ begin
                   hint = format('merge_people(%s, %s, keep_name => %L) or merge_people(%s, %s, keep_name => %L)',
                                 keep.id, other.id, keep.name, keep.id, other.id, other.name);
     end if;
-    new_name := coalesce(trim(keep_name), keep.name, other.name);
-    perform from people where id in (keep.id, other.id) order by id for update;
+    new_name := coalesce(keep_name, keep.name, other.name);
     select a.photo_id into shared
-    from face_people pa join faces a on a.id = pa.face_id
-    join faces b on b.photo_id = a.photo_id join face_people pb on pb.face_id = b.id
-    where pa.person_id = keep.id and pb.person_id = other.id limit 1;
-    if found then
+    from face_people a join face_people b on b.photo_id = a.photo_id
+    where a.person_id = keep.id and b.person_id = other.id limit 1;
+    begin
+        if found then
+            raise unique_violation;
+        end if;
+        update face_people set person_id = keep.id, assigned_by = 'user' where person_id = other.id;
+    exception when unique_violation then  -- seen above, or a face given to one of them meanwhile (the constraint)
+        select a.photo_id into shared
+        from face_people a join face_people b on b.photo_id = a.photo_id
+        where a.person_id = keep.id and b.person_id = other.id limit 1;
         raise exception 'persons % and % both have a face in photo %: two faces of one photo are never one person',
-            keep.id, other.id, shared
+            keep.id, other.id, coalesce(shared::text, '(being added)')
             using errcode = 'integrity_constraint_violation',
                   hint = 'unassign_face(face_id) the wrong face first';
-    end if;
-    update face_people set person_id = keep.id, assigned_by = 'user' where person_id = other.id;
+    end;
     update person_references set person_id = keep.id where person_id = other.id;
     delete from people where id = other.id;
     if new_name is distinct from keep.name then
@@ -210,10 +270,12 @@ language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
 declare
-    pe people := pgfaces_person(person_id);
+    pe people;
     f faces;
 begin
-    select * into f from faces where id = face_id for update;
+    perform pgfaces_people_edit_lock();
+    pe := pgfaces_person_locked(person_id, 'key share');  -- nobody deletes them until this commits
+    select * into f from faces where id = face_id for no key update;  -- one edit of a face at a time
     if not found then
         raise exception 'unknown face id %', coalesce(face_id::text, 'NULL') using errcode = 'invalid_parameter_value';
     end if;
@@ -221,11 +283,15 @@ begin
         raise exception 'face % is of profile "%", person %''s faces are of profile "%"', f.id, f.profile, pe.id, pe.profile
             using errcode = 'invalid_parameter_value';
     end if;
-    if pgfaces_person_in_photo(pe.id, f.photo_id, f.id) then
+    begin
+        if pgfaces_person_in_photo(pe.id, f.photo_id, f.id) then
+            raise unique_violation;
+        end if;
+        perform pgfaces_place(f.id, pe.id, 'user');
+    exception when unique_violation then  -- seen, or given to them by another transaction meanwhile
         raise exception 'person % has another face in photo % already: two faces of one photo are never one person',
             pe.id, f.photo_id using errcode = 'integrity_constraint_violation';
-    end if;
-    perform pgfaces_place(f.id, pe.id, 'user');
+    end;
     return pe.id;
 end
 $$;
@@ -240,7 +306,8 @@ declare
     f faces;
     was bigint;
 begin
-    select * into f from faces where id = face_id for update;
+    perform pgfaces_people_edit_lock();
+    select * into f from faces where id = face_id for no key update;
     if not found then
         raise exception 'unknown face id %', coalesce(face_id::text, 'NULL') using errcode = 'invalid_parameter_value';
     end if;
@@ -256,7 +323,7 @@ language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
 declare
-    pe people := pgfaces_person(person_id);
+    pe people := pgfaces_person_locked(person_id, 'no key update');
 begin
     update people set hidden = coalesce(hide_person.hidden, true) where id = pe.id;
     return pe.id;
@@ -271,9 +338,11 @@ language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
 declare
-    pe people := pgfaces_person(person_id);
+    pe people;
     released bigint;
 begin
+    perform pgfaces_people_edit_lock();
+    pe := pgfaces_person_locked(person_id, 'update');
     update face_people set person_id = null, assigned_by = 'user' where face_people.person_id = pe.id;
     get diagnostics released = row_count;
     delete from people where id = pe.id;  -- person_references go with it (on delete cascade)
@@ -311,6 +380,24 @@ create or replace trigger face_people_drop_empty_after_delete after delete on fa
 create or replace trigger face_people_drop_empty_after_update after update on face_people
     referencing old table as emptied for each statement execute function pgfaces_drop_empty_people();
 
+-- TRUNCATE photos CASCADE empties face_people without a DELETE: the unnamed people it leaves empty go with it.
+create or replace function pgfaces_drop_ghost_people()
+returns trigger
+language plpgsql volatile parallel unsafe security definer
+set search_path = public, pg_temp
+as $$
+begin
+    delete from people pe
+    where pe.name is null
+      and not exists (select from face_people fp where fp.person_id = pe.id)
+      and not exists (select from person_references r where r.person_id = pe.id);
+    return null;
+end
+$$;
+
+create or replace trigger face_people_drop_ghosts_after_truncate after truncate on face_people
+    for each statement execute function pgfaces_drop_ghost_people();
+
 -- How good each face is for telling who it is, and whether it is good enough to form a person: the profile's
 -- quality bar (profiles.quality_bar; a measure the face lacks, or a bar the profile lacks, passes). typicality: the
 -- face's distance from the profile's centre, where faces that look like everyone lie. The one place of the rule:
@@ -331,7 +418,8 @@ create or replace view people_overview as
 select pe.id as person_id, pe.name, pe.profile, pe.hidden,
        count(f.id) as faces, count(distinct f.photo_id) as photos,
        min(ph.taken_at) as first_taken_at, max(ph.taken_at) as last_taken_at,
-       coalesce(pe.cover_face_id,
+       -- the cover the user chose while it is still theirs (no foreign key: TRUNCATE photos would follow it)
+       coalesce((select c.face_id from face_people c where c.face_id = pe.cover_face_id and c.person_id = pe.id),
                 (select c.id from face_people cp join faces c on c.id = cp.face_id join face_quality q on q.face_id = c.id
                  where cp.person_id = pe.id order by q.groupable desc, c.width * c.height desc, c.id limit 1))
            as cover_face_id

@@ -49,6 +49,10 @@ declare
     p profiles := pgfaces_profile(profile);
     newest bigint := (select max(id) from faces);
 begin
+    if most is null or most not between 1 and 100000 then  -- a client-side run asks for 2,000 at a time
+        raise exception 'pgfaces_refresh_neighbours: most must be between 1 and 100000 (got %)', most
+            using errcode = 'invalid_parameter_value';
+    end if;
     return pgfaces_list_neighbours(p, array(
         select f.id from faces f left join face_neighbours n on n.face_id = f.id
         where f.profile = p.name and (n.face_id is null or n.newest_face * 2 < newest)
@@ -135,10 +139,19 @@ begin
                           order by fa.id loop
             chosen := case when good then pgfaces_join_person(p, face, photo_id) end;
             chosen := coalesce(chosen, pgfaces_join_by_vote(face, photo_id));
-            if chosen is not null then
-                perform pgfaces_place(face, chosen, 'join');
-                joined := joined + 1;
-            end if;
+            continue when chosen is null;
+            -- What another transaction does meanwhile wins: the person merged away or forgotten (gone once
+            -- locked), a face of this photo given to them (face_people_photo_once), a lock taken in the other
+            -- order. The face then waits for the next cluster_faces(); the photo is stored whatever happens.
+            begin
+                perform pgfaces_lock_people(array[chosen], 'key share');
+                if exists (select from people pe where pe.id = chosen) then
+                    perform pgfaces_place(face, chosen, 'join');
+                    joined := joined + 1;
+                end if;
+            exception when unique_violation or foreign_key_violation or deadlock_detected then
+                null;
+            end;
         end loop;
     end loop;
     return joined;
@@ -215,8 +228,10 @@ $$;
 
 -- Writes a run's groups: labels[i] is face_ids[i]'s person (an existing id), a new person (the same negative label
 -- below -1, the same new person) or -1 (none). Faces the user placed are never changed, nor are named people's
--- names; unnamed people left with no face are deleted. The rule that two faces of one photo are never one person
--- is checked again here: a run that broke it changes nothing. Returns how many faces changed person.
+-- names; unnamed people left with no face are deleted. Two faces of one photo are never one person: where the
+-- result would break that (two faces of one photo in one group, or a face given to that person meanwhile), one face
+-- stays (the user's, then the one that joined on INSERT, then the lowest id) and the others wait for the next run.
+-- Returns how many faces changed person.
 create or replace function pgfaces_cluster_apply(profile text, face_ids bigint[], labels bigint[])
 returns bigint
 language plpgsql volatile parallel unsafe security definer
@@ -224,48 +239,32 @@ set search_path = public, pg_temp
 as $$
 declare
     changed bigint;
-    clash record;
+    attempt int := 0;
 begin
     if cardinality(face_ids) is distinct from cardinality(labels) then
         raise exception 'pgfaces_cluster_apply: % faces but % labels', cardinality(face_ids), cardinality(labels)
             using errcode = 'invalid_parameter_value';
     end if;
-    with given as (select * from unnest(face_ids, labels) as l(face_id, label)),
-         fresh as (select label, row_number() over (order by label desc) as i
-                   from (select distinct label from given where label < -1) d),
-         made as (insert into people (profile) select pgfaces_cluster_apply.profile from fresh returning id),
-         numbered as (select id, row_number() over (order by id) as i from made),
-         target as (
-             select g.face_id,
-                    case when g.label < -1 then n.id
-                         when g.label >= 0 then (select pe.id from people pe
-                                                 where pe.id = g.label and pe.profile = pgfaces_cluster_apply.profile)
-                    end as person_id
-             from given g left join fresh using (label) left join numbered n using (i)),
-         gone as (
-             delete from face_people fp using target t
-             where fp.face_id = t.face_id and t.person_id is null and fp.assigned_by <> 'user'
-             returning fp.face_id),
-         placed as (
-             insert into face_people (face_id, person_id, assigned_by)
-             select t.face_id, t.person_id, 'cluster' from target t
-             join faces f on f.id = t.face_id and f.profile = pgfaces_cluster_apply.profile
-             left join face_people fp on fp.face_id = t.face_id
-             where t.person_id is not null
-               and (fp.face_id is null or (fp.assigned_by <> 'user' and fp.person_id is distinct from t.person_id))
-             on conflict on constraint face_people_pkey do update
-                 set person_id = excluded.person_id, assigned_by = 'cluster'
-                 where face_people.assigned_by <> 'user'
-             returning face_id)
-    select (select count(*) from gone) + (select count(*) from placed) into changed;
-
-    select fp.person_id, f.photo_id into clash from face_people fp join faces f on f.id = fp.face_id
-    where f.profile = pgfaces_cluster_apply.profile and fp.person_id is not null
-    group by fp.person_id, f.photo_id having count(*) > 1 limit 1;
-    if found then
-        raise exception 'cluster_faces would put two faces of photo % in person %; nothing was changed',
-            clash.photo_id, clash.person_id using errcode = 'internal_error';
-    end if;
+    perform pgfaces_cluster_begin(profile);  -- the run's lock: held already by a run, taken by any other caller
+    perform pgfaces_people_edit_lock(true);  -- edits by hand wait while this writes
+    perform pgfaces_lock_people(labels, 'key share');  -- nobody deletes them now; one deleted before is no target
+    loop
+        attempt := attempt + 1;
+        begin
+            set constraints face_people_photo_once deferred;
+            changed := pgfaces_cluster_write(profile, face_ids, labels);
+            perform pgfaces_cluster_repair();
+            set constraints face_people_photo_once immediate;  -- waits for what others are writing, then checks
+            exit;
+        exception when unique_violation or foreign_key_violation or deadlock_detected then
+            -- another transaction added a face of one of these photos to one of these people, or deleted a photo,
+            -- since this run read them: write again from what is there now
+            if attempt >= 3 then
+                raise exception 'cluster_faces(%): the faces changed while it wrote them, % times; run it again',
+                    quote_literal(profile), attempt using errcode = 'serialization_failure';
+            end if;
+        end;
+    end loop;
     delete from people pe
     where pe.profile = pgfaces_cluster_apply.profile and pe.name is null
       and not exists (select from face_people fp where fp.person_id = pe.id)
@@ -276,4 +275,60 @@ begin
         set fingerprint = excluded.fingerprint, finished_at = excluded.finished_at;
     return changed;
 end
+$$;
+
+-- pgfaces_cluster_apply's write, in one statement; returns how many faces changed person.
+create or replace function pgfaces_cluster_write(profile text, face_ids bigint[], labels bigint[])
+returns bigint
+language sql volatile parallel unsafe security invoker
+set search_path = public, pg_temp
+as $$
+    with given as (select * from unnest(face_ids, labels) as l(face_id, label)),
+         fresh as (select label, row_number() over (order by label desc) as i
+                   from (select distinct label from given where label < -1) d),
+         made as (insert into people (profile) select pgfaces_cluster_write.profile from fresh returning id),
+         numbered as (select id, row_number() over (order by id) as i from made),
+         target as (
+             select g.face_id,
+                    case when g.label < -1 then n.id
+                         when g.label >= 0 then (select pe.id from people pe
+                                                 where pe.id = g.label and pe.profile = pgfaces_cluster_write.profile)
+                    end as person_id
+             from given g left join fresh using (label) left join numbered n using (i)),
+         gone as (
+             delete from face_people fp using target t
+             where fp.face_id = t.face_id and t.person_id is null and fp.assigned_by <> 'user'
+             returning fp.face_id),
+         placed as (
+             insert into face_people (face_id, photo_id, person_id, assigned_by)
+             select t.face_id, f.photo_id, t.person_id, 'cluster' from target t
+             join faces f on f.id = t.face_id and f.profile = pgfaces_cluster_write.profile
+             left join face_people fp on fp.face_id = t.face_id
+             where t.person_id is not null
+               and (fp.face_id is null or (fp.assigned_by <> 'user' and fp.person_id is distinct from t.person_id))
+             on conflict on constraint face_people_pkey do update
+                 set person_id = excluded.person_id, assigned_by = 'cluster'
+                 where face_people.assigned_by <> 'user'
+             returning face_id)
+    select (select count(*) from gone) + (select count(*) from placed)
+$$;
+
+-- Where a person holds two faces of one photo, one stays (the user's placement, then the join's, then the lowest
+-- face id) and the others leave their person and wait. Returns how many left.
+create or replace function pgfaces_cluster_repair()
+returns bigint
+language sql volatile parallel unsafe security invoker
+set search_path = public, pg_temp
+as $$
+    with clash as (
+        select fp.person_id, fp.photo_id from face_people fp where fp.person_id is not null
+        group by fp.person_id, fp.photo_id having count(*) > 1),
+    ranked as (
+        select fp.face_id, row_number() over (partition by fp.person_id, fp.photo_id
+                                              order by fp.assigned_by = 'user' desc, fp.assigned_by = 'join' desc,
+                                                       fp.face_id) as rank
+        from face_people fp join clash c on c.person_id = fp.person_id and c.photo_id = fp.photo_id),
+    left_out as (delete from face_people fp using ranked r where fp.face_id = r.face_id and r.rank > 1
+                 returning fp.face_id)
+    select count(*) from left_out
 $$;

@@ -58,19 +58,23 @@ declare
         'pgfaces_nearest_names',
         -- the WHEN of the photos triggers, evaluated as the user who inserts
         'pgfaces_deferred'];
-    writer_may constant text[] := array[
+    writer_may text[] := array[
         'remember_face', 'name_person', 'merge_people', 'assign_face', 'unassign_face', 'hide_person',
-        'forget_person', 'cluster_faces',
-        -- client-side mode: what the server's Python would call, called by the client (pgfaces.client)
+        'forget_person', 'cluster_faces'];
+    -- client-side mode: what the server's Python would call, called by the client (pgfaces.client). Where
+    -- plpython3u is installed the server calls them itself, and a writer calling them would skip its checks.
+    client_side_writer_may constant text[] := array[
         'pgfaces_remember', 'pgfaces_faces_added', 'pgfaces_cluster_begin', 'pgfaces_cluster_faces',
-        'pgfaces_refresh_neighbours', 'pgfaces_cluster_unchanged',
-        'pgfaces_cluster_apply'];
+        'pgfaces_refresh_neighbours', 'pgfaces_cluster_unchanged', 'pgfaces_cluster_apply'];
     worker_may constant text[] := array[
         'pgfaces_claim_job', 'pgfaces_run_job', 'pgfaces_finish_job', 'pgfaces_fail_job', 'retry_failed',
         'pgfaces_profile', 'pgfaces_limits', 'pgfaces_is_client_side',
         -- originals outside the database: what a worker may read, and a URL original's description
         'pgfaces_originals', 'pgfaces_original_fetched', 'pgfaces_url_original'];
 begin
+    if pgfaces_is_client_side() then
+        writer_may := writer_may || client_side_writer_may;
+    end if;
     for f in
         select p.oid::regprocedure from pg_proc p
         where p.pronamespace = 'public'::regnamespace

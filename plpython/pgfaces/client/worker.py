@@ -24,11 +24,12 @@ from ..terminal import printable
 
 log = logging.getLogger(__name__)
 
-# The last argument: whether this worker fetches URL originals (client workers do, the server never does).
-CLAIM = "select photo_id, profile, filename, attempt from pgfaces_claim_job(%s, %s::interval, %s, %s)"
-RUN = "select state, faces, error from pgfaces_run_job(%s, %s, %s, %s, %s)"
-FAIL = "select pgfaces_fail_job(%s, %s, %s, %s, %s, %s)"
-FINISH = ("select pgfaces_finish_job(%s, %s, %s, %s, %s::int[], %s::int[], %s::int[], %s::int[], %s::real[],"
+# A claim's token is known to its claimer alone: the job's end (run, finish, fail) needs it. The claim's last
+# argument: whether this worker fetches URL originals (client workers do, the server never does).
+CLAIM = "select photo_id, profile, filename, token from pgfaces_claim_job(%s, %s::interval, %s, %s)"
+RUN = "select state, faces, error from pgfaces_run_job(%s, %s, %s, %s)"
+FAIL = "select pgfaces_fail_job(%s, %s, %s, %s, %s)"
+FINISH = ("select pgfaces_finish_job(%s, %s, %s, %s::int[], %s::int[], %s::int[], %s::int[], %s::real[],"
           " %s::vector[], %s::bytea[], %s::real[], %s::real[], %s::real[])")
 
 
@@ -100,12 +101,12 @@ def _connect(dsn: str, name: str):
 def _run_in_server(conn, name: str, job: tuple, options: Options, cache: dict) -> tuple[str, int | None, str | None]:
     import psycopg
 
-    photo_id, profile, filename, attempt = job
+    photo_id, profile, filename, token = job
     try:
-        return conn.execute(RUN, (photo_id, profile, name, attempt, options.max_attempts)).fetchone()
+        return conn.execute(RUN, (photo_id, profile, token, options.max_attempts)).fetchone()
     except psycopg.errors.QueryCanceled as e:  # statement_timeout: a failure of this photo like any other
         message = f"{filename}: {_one_line(e.diag.message_primary or e)}"
-        state = conn.execute(FAIL, (photo_id, profile, name, attempt, message, options.max_attempts)).fetchone()[0]
+        state = conn.execute(FAIL, (photo_id, profile, token, message, options.max_attempts)).fetchone()[0]
         return state, None, message
 
 
@@ -114,7 +115,7 @@ def _run_here(conn, name: str, job: tuple, options: Options, cache: dict) -> tup
 
     from . import limits, profiles
 
-    photo_id, profile, filename, attempt = job
+    photo_id, profile, filename, token = job
     if profile not in cache:  # read once per worker: restart the workers after changing a profile
         cache[profile] = profiles(conn, profile)[0]
     if "limits" not in cache:
@@ -137,14 +138,14 @@ def _run_here(conn, name: str, job: tuple, options: Options, cache: dict) -> tup
             with conn.transaction():
                 if sha256 is None:  # a URL original fetched for the first time: what the INSERT could not read
                     conn.execute(originals.FETCHED, originals.fetched_args(
-                        (photo_id, profile, name, attempt), data, result, cache["limits"]))
-                state = conn.execute(FINISH, (photo_id, profile, name, attempt, *map(list, columns))).fetchone()[0]
+                        (photo_id, profile, token), data, result, cache["limits"]))
+                state = conn.execute(FINISH, (photo_id, profile, token, *map(list, columns))).fetchone()[0]
             return state, len(result.faces), None
         except psycopg.errors.OperationalError:
             raise  # the connection: run_loop connects again
         except psycopg.Error as e:  # the server refused these faces (a limit of its own, say)
             message = f"{filename}: {_one_line(e.diag.message_primary or e)}"
-    state = conn.execute(FAIL, (photo_id, profile, name, attempt, message, options.max_attempts)).fetchone()[0]
+    state = conn.execute(FAIL, (photo_id, profile, token, message, options.max_attempts)).fetchone()[0]
     return state, None, message
 
 
