@@ -66,6 +66,14 @@ as $$ select sha256(convert_to(token, 'UTF8')) $$;
 -- (before, a claim returned no token and took no fetch_urls, and the functions below took the worker's name and
 -- attempt)
 drop function if exists pgfaces_claim_job(text, interval, int);
+do $$
+begin
+    if exists (select from pg_proc where proname = 'pgfaces_claim_job' and pronamespace = 'public'::regnamespace
+               and not 'token' = any (proargnames)) then
+        drop function pgfaces_claim_job(text, interval, int, boolean);
+    end if;
+end
+$$;
 drop function if exists pgfaces_job_is_mine(bigint, text, text, int);
 drop function if exists pgfaces_fail_job(bigint, text, text, int, text, int);
 drop function if exists pgfaces_finish_job(bigint, text, text, int, int[], int[], int[], int[], real[], vector[], bytea[],
