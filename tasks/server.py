@@ -7,17 +7,24 @@ import sys
 
 from invoke import Exit, task
 
-from . import cluster, container, replica
+from . import cluster, container, replica, shards
 from .config import DATA, DB, LOG, PORT
 
 
 @task(help={"image": "run the container image (see `invoke build`) instead of a native server",
             "replica_of": "URL of a primary (its `./pgfaces url`): make this PGFACES_HOME/PGFACES_PORT a read "
-                          "replica of it (streaming replication), for searches"})
-def up(c, image=False, replica_of=""):
+                          "replica of it (streaming replication), for searches",
+            "shards": "N: also start N shard clusters here (PGFACES_HOME/shards/K) and make this server their "
+                      "entry node (README, \"Shards\")",
+            "shard_port": "port of shard 1 (the others follow; default PGFACES_SHARD_PORT, else PGFACES_PORT + 1)",
+            "shard_urls": "URL of a shard running elsewhere (its `./pgfaces url`), once per shard, in order"},
+      iterable=["shard_urls"])
+def up(c, image=False, replica_of="", shards=0, shard_port=0, shard_urls=None):
     """Install what is missing, start the server, create and migrate the database, print its URI."""
     if replica_of:
         print(replica.up(c, replica_of))
+    elif shards or shard_urls:
+        print(shards_up(c, shards, shard_port, shard_urls))
     else:
         print(container.up(c) if image else cluster.up(c))
 
@@ -29,6 +36,7 @@ def down(c, image=False):
         container.down(c)
     else:
         cluster.stop(c)
+        shards.down(c)
 
 
 @task
@@ -39,12 +47,17 @@ def status(c):
     if running:
         import psycopg
 
-        with psycopg.connect(cluster.uri()) as conn:
+        with psycopg.connect(cluster.uri(), autocommit=True) as conn:
             row = conn.execute(
                 "select (select extversion from pg_extension where extname = 'vector'),"
-                " (select count(*) from photos), (select count(*) from faces)").fetchone()
-        print(f"pgvector {row[0]}; {row[1]} photos, {row[2]} faces")
+                " (select count(*) from public.photos), (select count(*) from public.faces)").fetchone()
+            print(f"pgvector {row[0]}; {row[1]} photos, {row[2]} faces")
+            shards.status(conn)
         print(cluster.uri())
+
+
+def shards_up(c, count, port, urls):
+    return shards.up(c, count, port or None, list(urls or []))
 
 
 @task

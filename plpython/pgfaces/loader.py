@@ -120,8 +120,10 @@ def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool 
                 conn = psycopg.connect(dsn, autocommit=True, **({"options": DEFERRED_OPTIONS} if deferred else {}))
             data = path.read_bytes()
             with conn.transaction():
+                # No conflict target: sha256 is photos' only key a row can collide on, and an entry node of shards
+                # (whose photos are foreign tables, without local keys) takes the clause in this form only.
                 row = conn.execute(
-                    "insert into photos (filename, image) values (%s, %s) on conflict (sha256) do nothing returning id",
+                    "insert into photos (filename, image) values (%s, %s) on conflict do nothing returning id",
                     (str(path), data),
                 ).fetchone()
                 faces = 0 if row is None or deferred else conn.execute(

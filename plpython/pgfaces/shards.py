@@ -104,6 +104,14 @@ def make_entry(conn, shards: list[ShardAddress]) -> None:
         conn.execute(sql.SQL("alter database {} set search_path = " + ENTRY_SEARCH_PATH).format(sql.Identifier(database)))
 
 
+def refresh_entry(conn) -> None:
+    """entry.sql again after a migrate of an entry node: its copies of the search functions follow the new ones."""
+    with conn.transaction():
+        conn.execute("select set_config('pgfaces_shards.count', (select count(*) from sharded.pgfaces_shards())::text,"
+                     " true)")
+        conn.execute((SQL_DIR / "entry.sql").read_text())
+
+
 def is_entry(conn) -> bool:
     return conn.execute("select to_regclass('sharded.photos') is not null").fetchone()[0]
 
