@@ -25,6 +25,8 @@ def up(c, image=False, replica_of="", shards=0, shard_port=0, shard_urls=None):
         print(replica.up(c, replica_of))
     elif shards or shard_urls:
         print(shards_up(c, shards, shard_port, shard_urls))
+    elif not image and shards_here():  # an entry node of local shards: start them with it, as `down` stops them
+        print(shards_up(c, len(shards_here()), 0, []))
     else:
         print(container.up(c) if image else cluster.up(c))
 
@@ -58,6 +60,10 @@ def status(c):
 
 def shards_up(c, count, port, urls):
     return shards.up(c, count, port or None, list(urls or []))
+
+
+def shards_here():
+    return shards.local_shards()
 
 
 @task

@@ -159,7 +159,7 @@ begin
         $q$, p.dimensions, pgfaces_operator(p), branches)
     using embedding, k;
 exception when sqlstate 'HV000' or sqlstate 'HV00N' or sqlstate '08000' or sqlstate '08001' or sqlstate '08003'
-               or sqlstate '08006' or sqlstate '57P01' or sqlstate '57P02' or sqlstate '57P03' or sqlstate 'XX000' then
+               or sqlstate '08006' or sqlstate '57P01' or sqlstate '57P02' or sqlstate '57P03' then
     perform sharded.pgfaces_shard_failed(sqlstate, sqlerrm);
 end
 $$;
