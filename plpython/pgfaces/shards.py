@@ -43,9 +43,10 @@ class ShardAddress:
 
     def server_options(self) -> dict[str, str]:
         # extensions: pgvector's operators and casts may be sent to the shard (the ORDER BY ... LIMIT of a search
-        # runs there, on its HNSW index); async_capable: the shards of one search are asked at once.
+        # runs there, on its HNSW index); async_capable: the shards of one search are asked at once;
+        # parallel_commit: and their remote transactions committed at once.
         return {"host": self.host, "port": str(self.port), "dbname": self.dbname, "extensions": "vector",
-                "async_capable": "true", "connect_timeout": "10"}
+                "async_capable": "true", "parallel_commit": "true", "connect_timeout": "10"}
 
 
 def _options(conn, kind: str, name: str, wanted: dict[str, str], have: dict[str, str]) -> None:
