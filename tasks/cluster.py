@@ -17,7 +17,7 @@ import urllib.parse
 
 from invoke import Exit
 
-from pgfaces import serverconf
+from pgfaces import serverconf, shards
 
 from .config import DATA, DB, HOME, IS_ROOT, LOG, PASSWORD_FILE, PORT, PYTHON_DIR, ROOT, RUN, SERVER_USER, VENV
 
@@ -279,7 +279,10 @@ def run_migrations(database: str = DB, client_side: bool = False) -> list[str]:
 
     try:
         with psycopg.connect(live_uri(database)) as conn:
-            return migrate(conn, ROOT / "sql", client_side=client_side)
+            applied = migrate(conn, ROOT / "sql", client_side=client_side)
+            if shards.is_entry(conn):  # an entry node of shards (README, "Shards")
+                shards.refresh_entry(conn)
+            return applied
     except MigrationError as e:
         raise Exit(f"migrate: {e}")
 

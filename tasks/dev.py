@@ -116,6 +116,18 @@ def bench_storage(c, workers=0, keep=False):
     storage.run(cluster.uri("postgres"), workers, keep)
 
 
+@task(help={"faces": "synthetic faces searched, the same on one node and on the shards (default 100000)",
+            "queries": "search queries per setup (default 200)",
+            "shards": "shard counts to compare with one node, comma-separated (default 2,3)",
+            "photos": "party photos ingested through each setup (default 24)"})
+def bench_shards(c, faces=100_000, queries=200, shards="2,3", photos=24):
+    """Measure search p50 and recall@10 on one node against N shards at the same faces, and ingest through the entry."""
+    from tests.bench import shards as bench
+
+    cluster.ensure_up(c)  # the server runs this checkout's pipeline
+    bench.run(cluster.uri("postgres"), ROOT, faces, queries, tuple(int(s) for s in shards.split(",") if s), photos)
+
+
 @task(help={"faces": "synthetic sizes to time cluster_faces at, comma-separated (default 100000; 1000000 takes long)"})
 def bench_people(c, faces="100000"):
     """Measure grouping into people: quality on the party benchmark, joining on INSERT, cluster_faces at scale."""

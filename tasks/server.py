@@ -7,17 +7,26 @@ import sys
 
 from invoke import Exit, task
 
-from . import cluster, container, replica
+from . import cluster, container, replica, shards
 from .config import CONTAINER, DATA, DB, IMAGE, LOG, PORT
 
 
 @task(help={"image": "run the container image (see `./pgfaces build`) instead of a native server",
             "replica_of": "URL of a primary (its `./pgfaces url`): make this PGFACES_HOME/PGFACES_PORT a read "
-                          "replica of it (streaming replication), for searches"})
-def up(c, image=False, replica_of=""):
+                          "replica of it (streaming replication), for searches",
+            "shards": "N: also start N shard clusters here (PGFACES_HOME/shards/K) and make this server their "
+                      "entry node (README, \"Shards\")",
+            "shard_port": "port of shard 1 (the others follow; default PGFACES_SHARD_PORT, else PGFACES_PORT + 1)",
+            "shard_urls": "URL of a shard running elsewhere (its `./pgfaces url`), once per shard, in order"},
+      iterable=["shard_urls"])
+def up(c, image=False, replica_of="", shards=0, shard_port=0, shard_urls=None):
     """Install what is missing, start the server, create and migrate the database, print its URI."""
     if replica_of:
         print(replica.up(c, replica_of))
+    elif shards or shard_urls:
+        print(shards_up(c, shards, shard_port, shard_urls))
+    elif not image and shards_here():  # an entry node of local shards: start them with it, as `down` stops them
+        print(shards_up(c, len(shards_here()), 0, []))
     else:
         print(container.up(c) if image else cluster.up(c))
 
@@ -52,6 +61,7 @@ def down(c, image=False):
     what, rest = stop_plan(PORT, cluster.running_port(c), running)
     if what == "native":
         cluster.stop(c)
+        shards.down(c)
     elif what == "container":
         container.down(c)
     if rest:
@@ -74,15 +84,24 @@ def status(c):
     import psycopg
 
     try:
-        with psycopg.connect(cluster.uri(), connect_timeout=10) as conn:
+        with psycopg.connect(cluster.uri(), connect_timeout=10, autocommit=True) as conn:
             row = conn.execute(
                 "select (select extversion from pg_extension where extname = 'vector'),"
-                " (select count(*) from photos), (select count(*) from faces)").fetchone()
+                " (select count(*) from public.photos), (select count(*) from public.faces)").fetchone()
+            print(f"port {PORT}: {on_port}; pgvector {row[0]}; {row[1]} photos, {row[2]} faces")
+            shards.status(conn)
     except psycopg.Error as e:
         print(f"port {PORT}: {on_port}, whose database {DB} does not answer: {str(e).strip().splitlines()[0]}")
         return
-    print(f"port {PORT}: {on_port}; pgvector {row[0]}; {row[1]} photos, {row[2]} faces")
     print(cluster.uri())
+
+
+def shards_up(c, count, port, urls):
+    return shards.up(c, count, port or None, list(urls or []))
+
+
+def shards_here():
+    return shards.local_shards()
 
 
 @task

@@ -142,8 +142,10 @@ def load(dsn: str, paths: list[str], workers: int | None = None, progress: bool 
                 conn = psycopg.connect(dsn, autocommit=True, **({"options": DEFERRED_OPTIONS} if deferred else {}))
             column, value = ("uri", originals.file_uri(path)) if keep_outside else ("image", path.read_bytes())
             with conn.transaction():
+                # No conflict target: sha256 is photos' only key a row can collide on, and an entry node of shards
+                # (whose photos are foreign tables, without local keys) takes the clause in this form only.
                 row = conn.execute(
-                    f"insert into photos (filename, {column}) values (%s, %s) on conflict (sha256) do nothing"
+                    f"insert into photos (filename, {column}) values (%s, %s) on conflict do nothing"
                     " returning id", (str(path), value),
                 ).fetchone()
                 faces = 0 if row is None or deferred else conn.execute(

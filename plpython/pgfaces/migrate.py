@@ -65,6 +65,9 @@ def migrate(conn, sql_dir: pathlib.Path | None = None, client_side: bool = False
         conn.commit()  # each file gets its own transaction, so the connection must not hold one open
         conn.autocommit = True
     conn.execute("select pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+    # The schema lives in public, whatever the database's search_path says (an entry node of shards puts its
+    # schema `sharded` first: README, "Shards").
+    conn.execute("set search_path = public")
     try:
         conn.execute(
             f"""create table if not exists {LEDGER} (
@@ -98,6 +101,7 @@ def migrate(conn, sql_dir: pathlib.Path | None = None, client_side: bool = False
         return done
     finally:
         conn.execute("select pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+        conn.execute("reset search_path")
 
 
 def main(argv=None) -> int:
