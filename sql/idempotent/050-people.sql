@@ -360,17 +360,26 @@ as $$ select forget_person((pgfaces_person_named(name)).id) $$;
 -- No ghost people: an unnamed person left with no face and no reference (its last face deleted with its photo,
 -- unassigned, moved or released) is deleted at the end of the statement that emptied it, whoever ran it. A named
 -- person stays, faces or not: the user named them.
+-- Deletes the ghosts among `candidates` (NULL: among everyone): unnamed people with no face and no reference.
+create or replace function pgfaces_delete_ghosts(candidates bigint[] default null)
+returns void
+language sql volatile parallel unsafe security invoker
+set search_path = public, pg_temp
+as $$
+    delete from people pe
+    where ($1 is null or pe.id = any ($1))
+      and pe.name is null
+      and not exists (select from face_people fp where fp.person_id = pe.id)
+      and not exists (select from person_references r where r.person_id = pe.id)
+$$;
+
 create or replace function pgfaces_drop_empty_people()
 returns trigger
 language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
 begin
-    delete from people pe
-    where pe.id in (select distinct g.person_id from emptied g where g.person_id is not null)
-      and pe.name is null
-      and not exists (select from face_people fp where fp.person_id = pe.id)
-      and not exists (select from person_references r where r.person_id = pe.id);
+    perform pgfaces_delete_ghosts(array(select distinct g.person_id from emptied g where g.person_id is not null));
     return null;
 end
 $$;
@@ -387,10 +396,7 @@ language plpgsql volatile parallel unsafe security definer
 set search_path = public, pg_temp
 as $$
 begin
-    delete from people pe
-    where pe.name is null
-      and not exists (select from face_people fp where fp.person_id = pe.id)
-      and not exists (select from person_references r where r.person_id = pe.id);
+    perform pgfaces_delete_ghosts();
     return null;
 end
 $$;

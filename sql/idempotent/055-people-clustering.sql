@@ -265,10 +265,7 @@ begin
             end if;
         end;
     end loop;
-    delete from people pe
-    where pe.profile = pgfaces_cluster_apply.profile and pe.name is null
-      and not exists (select from face_people fp where fp.person_id = pe.id)
-      and not exists (select from person_references r where r.person_id = pe.id);
+    perform pgfaces_delete_ghosts(array(select pe.id from people pe where pe.profile = pgfaces_cluster_apply.profile));
     insert into people_clustered (profile, fingerprint, finished_at)
     values (profile, pgfaces_cluster_fingerprint(profile), now())
     on conflict on constraint people_clustered_pkey do update
