@@ -17,6 +17,9 @@ def test_roles(db, url, login_as, role):
     with psycopg.connect(login_as(url, role), autocommit=True) as conn:
         assert conn.execute("select count(*) from people_overview").fetchone()[0] > 0
         conn.execute("select count(*) from unassigned_faces").fetchone()
+        # the README's way to read a face's person, and its quality
+        assert conn.execute("select count(*) from faces f where f.person_id = %s", (person,)).fetchone()[0] >= 4
+        assert conn.execute("select count(*) from face_quality where groupable").fetchone()[0] > 0
         if role == "reader":
             for call in ("select name_person(%s, 'Reader test')", "select hide_person(%s)",
                          "select forget_person(%s::bigint)", "select cluster_faces()"):

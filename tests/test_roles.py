@@ -177,7 +177,7 @@ def test_statement_timeout_stops_a_long_search(role_db, admin_url, role):
 SEARCH = {"find_faces_near", "find_photos_near", "find_photos_of", "find_faces_like", "find_photos_like",
           "face_embedding", "detect_and_embed", "km_between", "face_key",
           "pgfaces_profile", "pgfaces_operator", "pgfaces_limits", "pgfaces_is_client_side", "pgfaces_person_name"}
-SEARCH |= {"find_photos_with", "suggest_people", "suggest_merges",
+SEARCH |= {"find_photos_with", "suggest_people", "suggest_merges", "person_id",
            "pgfaces_deferred"}  # the WHEN of the photos triggers, evaluated as the user who inserts
 SEARCH |= {"pgfaces_nearest_names"}  # the hint of an unknown name (pgfaces.client.cli)
 EDIT_PEOPLE = {"remember_face", "name_person", "merge_people", "assign_face", "unassign_face", "hide_person",

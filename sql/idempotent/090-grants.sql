@@ -52,7 +52,7 @@ declare
     reader_may constant text[] := array[
         'find_faces_near', 'find_photos_near', 'find_photos_of', 'find_faces_like', 'find_photos_like',
         'face_embedding', 'detect_and_embed', 'km_between', 'face_key', 'find_photos_with', 'suggest_people',
-        'suggest_merges',
+        'suggest_merges', 'person_id',  -- person_id(faces): `select f.person_id from faces f` (050-people.sql)
         -- read-only helpers the clients' own queries use (pgfaces.search, pgfaces.client)
         'pgfaces_profile', 'pgfaces_operator', 'pgfaces_limits', 'pgfaces_is_client_side', 'pgfaces_person_name',
         'pgfaces_nearest_names',
