@@ -133,6 +133,9 @@ def bench_people(c, faces="100000"):
     """Measure grouping into people: quality on the party benchmark, joining on INSERT, cluster_faces at scale."""
     from tests.bench import people
 
+    sizes = [s.strip() for s in str(faces).split(",") if s.strip()]
+    if not all(s.isdigit() and int(s) > 0 for s in sizes):
+        raise Exit(f"--faces takes positive whole numbers, comma-separated (e.g. 100000,1000000), not {faces!r}")
     cluster.ensure_up(c)  # the server runs this checkout's pipeline
-    people.run(cluster.uri("postgres"), [int(s) for s in faces.split(",") if s])
+    people.run(cluster.uri("postgres"), [int(s) for s in sizes])
 
