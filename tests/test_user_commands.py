@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import psycopg
 import pytest
@@ -110,3 +112,28 @@ def test_help_of_a_task_is_its_help(user):
     home, url = user
     result = pgfaces(url, home, "load", "--help")
     assert result.returncode == 0 and "Load photos into the database" in result.stdout
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_command_stops_its_work_in_the_server(user, sig, status):
+    """SIGTERM or Ctrl-C while cluster_faces() runs in the server (here: waits for a run that holds its lock): the
+    statement is cancelled, no backend goes on with it, and the exit status says how it was stopped."""
+    home, url = user
+    with psycopg.connect(url, autocommit=True) as holder:
+        holder.execute("begin")
+        holder.execute("select pgfaces_cluster_begin('mtcnn')")  # the run's lock, held as a running run holds it
+        command = subprocess.Popen([sys.executable, "-m", "pgfaces.client", "--dsn", url, "cluster"], cwd=home,
+                                   stderr=subprocess.PIPE, text=True)
+        waiting = ("select count(*) from pg_stat_activity where state = 'active' and query like '%%cluster_faces%%'"
+                   " and pid <> pg_backend_pid()")
+        for _ in range(200):
+            if holder.execute(waiting).fetchone()[0]:
+                break
+            time.sleep(0.05)
+        command.send_signal(sig)
+        _, err = command.communicate(timeout=30)
+        assert command.returncode == status, err
+        assert "stopped" in err and "Traceback" not in err
+        time.sleep(0.5)
+        assert holder.execute(waiting).fetchone()[0] == 0
+        holder.execute("rollback")

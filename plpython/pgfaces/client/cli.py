@@ -10,7 +10,9 @@ import argparse
 import os
 import pathlib
 import shlex
+import signal
 import sys
+import threading
 from typing import Callable
 
 from .. import loader, search as s
@@ -27,16 +29,35 @@ def _fail(message: str) -> int:
     return 1
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command waits: psycopg cancels the statement it waits for, as for Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
+
+
 def _run(body: Callable[[], int]) -> int:
-    """Runs a command; a database error or bad input ends it with its one-line message."""
+    """Runs a command; a database error or bad input ends it with its one-line message. Ctrl-C or SIGTERM cancels
+    the statement it waits for in the server (no run goes on there without it) and exits 130 or 143."""
     import psycopg
 
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _terminate) if main else None
     try:
         return body()
     except psycopg.Error as e:
         return _fail(e.diag.message_primary or str(e).strip().splitlines()[0])
     except (OSError, ValueError, RuntimeError, PgfacesError) as e:
         return _fail(str(e))
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, _Terminated)
+        print(f"pgfaces: stopped ({'SIGTERM' if terminated else 'Ctrl-C'}); what the server was doing is cancelled",
+              file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, before)
 
 
 def _connect(dsn: str):
